@@ -1,0 +1,7 @@
+use chrono::{DateTime, Utc};
+
+/// The time. The domain never reads the system clock itself, so tests can move time.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+}

@@ -1,0 +1,82 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::model::Container;
+
+/// A notification channel (ntfy, Slack, SMTP, MQTT, ...): one configured trigger.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// The trigger id, `{type}.{name}` (`ntfy.one`).
+    fn id(&self) -> &str;
+
+    /// Delivers one notification. Returns only once the receiver accepted it.
+    ///
+    /// Errors: [`NotifyError::RateLimited`] and [`NotifyError::Unavailable`] are worth retrying;
+    /// [`NotifyError::Rejected`] and [`NotifyError::Refused`] are not.
+    async fn notify(&self, notification: &Notification) -> Result<(), NotifyError>;
+}
+
+/// A rendered notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    /// What happened.
+    pub event: NotificationEvent,
+    /// The rendered title.
+    pub title: String,
+    /// The rendered body.
+    pub body: String,
+    /// The containers concerned: one in simple mode, all of the cycle in batch mode.
+    pub containers: Vec<Container>,
+}
+
+/// The events notifications are sent for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NotificationEvent {
+    /// An update became available.
+    UpdateAvailable,
+    /// An update was applied.
+    UpdateApplied,
+    /// An update failed (and was rolled back).
+    UpdateFailed,
+}
+
+/// Why a delivery failed. Messages never contain the channel's secrets.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotifyError {
+    /// The receiver answered with a client error: retrying will not help.
+    #[error("{trigger}: rejected with status {status}: {reason}")]
+    Rejected {
+        /// Trigger id.
+        trigger: String,
+        /// Status code of the receiver (HTTP, SMTP reply code, ...).
+        status: u16,
+        /// The receiver's explanation, shortened.
+        reason: String,
+    },
+    /// The receiver asked us to slow down.
+    #[error("{trigger}: rate limited")]
+    RateLimited {
+        /// Trigger id.
+        trigger: String,
+        /// How long to wait, if it said.
+        retry_after: Option<Duration>,
+    },
+    /// The receiver cannot be reached or failed on its side.
+    #[error("{trigger}: unavailable: {reason}")]
+    Unavailable {
+        /// Trigger id.
+        trigger: String,
+        /// What happened.
+        reason: String,
+    },
+    /// drydock refused to send (a forbidden destination, a bad configuration).
+    #[error("{trigger}: refused: {reason}")]
+    Refused {
+        /// Trigger id.
+        trigger: String,
+        /// Why.
+        reason: String,
+    },
+}

@@ -1,0 +1,140 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::image_ref::ImageReference;
+use crate::model::Platform;
+
+/// An OCI distribution registry, seen from a watcher.
+///
+/// Implementations authenticate, paginate, retry and rate-limit on their own; callers see only the
+/// answers or a [`RegistryError`].
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// All tags of the image's repository, in the registry's order, every page followed.
+    ///
+    /// Errors: [`RegistryError::NotFound`] when the repository does not exist,
+    /// [`RegistryError::Unauthorized`] when credentials are missing or refused.
+    async fn list_tags(&self, image: &ImageReference) -> Result<Vec<String>, RegistryError>;
+
+    /// The digest of the manifest `reference` (a tag or digest) points at, as the registry reports it
+    /// for a `HEAD` with every manifest media type accepted. For a multi-platform image this is the
+    /// index digest, the same one Docker records in `RepoDigests`.
+    ///
+    /// Must not download the manifest when the registry returns `Docker-Content-Digest`: Docker Hub
+    /// counts manifest `GET`s against the pull quota.
+    async fn manifest_digest(
+        &self,
+        image: &ImageReference,
+        reference: &str,
+    ) -> Result<String, RegistryError>;
+
+    /// Resolves `reference` to the manifest for `platform`, following indexes.
+    ///
+    /// Errors: [`RegistryError::PlatformNotFound`] when an index has no child for the platform.
+    async fn platform_manifest(
+        &self,
+        image: &ImageReference,
+        reference: &str,
+        platform: &Platform,
+    ) -> Result<PlatformManifest, RegistryError>;
+
+    /// The image configuration blob `config_digest` (from [`PlatformManifest::config_digest`]).
+    async fn image_config(
+        &self,
+        image: &ImageReference,
+        config_digest: &str,
+    ) -> Result<ImageConfig, RegistryError>;
+}
+
+/// A manifest resolved for one platform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformManifest {
+    /// The index digest when `reference` named a multi-platform index.
+    pub index_digest: Option<String>,
+    /// The platform's image manifest digest.
+    pub digest: String,
+    /// The digest of the image's configuration blob.
+    pub config_digest: String,
+}
+
+/// What an image configuration says about the image.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageConfig {
+    /// When the image was built.
+    pub created: Option<DateTime<Utc>>,
+    /// Operating system.
+    pub os: String,
+    /// CPU architecture.
+    pub architecture: String,
+    /// Architecture variant.
+    pub variant: Option<String>,
+    /// The image's labels (`org.opencontainers.image.version`, `...source`).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Why a registry call failed. Messages name the registry and repository, never credentials.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The repository, tag or blob does not exist.
+    #[error("{registry}: {what} not found")]
+    NotFound {
+        /// Registry host.
+        registry: String,
+        /// What was asked for (`library/nginx:1.2`).
+        what: String,
+    },
+    /// Credentials are missing or were refused.
+    #[error("{registry}: not authorised to read {repository}")]
+    Unauthorized {
+        /// Registry host.
+        registry: String,
+        /// Repository path.
+        repository: String,
+    },
+    /// The registry asked us to slow down.
+    #[error("{registry}: rate limited{}", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        /// Registry host.
+        registry: String,
+        /// How long the registry asked us to wait.
+        retry_after: Option<Duration>,
+    },
+    /// The registry cannot be reached or answers with a server error.
+    #[error("{registry}: unavailable: {reason}")]
+    Unavailable {
+        /// Registry host.
+        registry: String,
+        /// What happened (`connection refused`, `HTTP 503`).
+        reason: String,
+    },
+    /// The registry did not answer in time.
+    #[error("{registry}: timed out after {}s", after.as_secs_f32())]
+    Timeout {
+        /// Registry host.
+        registry: String,
+        /// The limit that was hit.
+        after: Duration,
+    },
+    /// The registry answered something that is not a valid response.
+    #[error("{registry}: invalid response: {reason}")]
+    InvalidResponse {
+        /// Registry host.
+        registry: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A multi-platform index has no image for the container's platform.
+    #[error("{registry}: {reference} has no image for platform {platform}")]
+    PlatformNotFound {
+        /// Registry host.
+        registry: String,
+        /// The reference that was resolved.
+        reference: String,
+        /// The platform that was asked for.
+        platform: String,
+    },
+}

@@ -1,0 +1,67 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::model::Container;
+use crate::policy::UpdatePolicy;
+
+/// Durable state: containers, their policies, and when candidates were first seen.
+///
+/// A write that returns `Ok` survives a crash of the process. Policies and first-seen times are
+/// keyed by the container's *identity* (`watcher/name`), not its id, so they outlive the container
+/// being recreated by an update.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Inserts or replaces a container, keyed by id.
+    async fn save_container(&self, container: &Container) -> Result<(), StoreError>;
+
+    /// The container with this id, if stored.
+    async fn container(&self, id: &str) -> Result<Option<Container>, StoreError>;
+
+    /// Every stored container, ordered by id.
+    async fn containers(&self) -> Result<Vec<Container>, StoreError>;
+
+    /// Removes a container; returns whether it was stored.
+    async fn remove_container(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// The policy of a container identity (empty when none was saved).
+    async fn policy(&self, identity: &str) -> Result<UpdatePolicy, StoreError>;
+
+    /// Saves the policy of a container identity; an empty policy removes it.
+    async fn save_policy(&self, identity: &str, policy: &UpdatePolicy) -> Result<(), StoreError>;
+
+    /// Records that `candidate` was seen at `at`, keeping the earliest time, and returns it.
+    async fn record_first_seen(
+        &self,
+        candidate: &CandidateKey,
+        at: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError>;
+}
+
+/// An update candidate of one container identity: the tag and digest offered.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CandidateKey {
+    /// The container identity (`watcher/name`).
+    pub identity: String,
+    /// The offered tag or digest.
+    pub value: String,
+}
+
+/// Why a store call failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A stored record cannot be read back.
+    #[error("stored record {key} is unreadable: {reason}")]
+    Corrupt {
+        /// The record's key.
+        key: String,
+        /// Why it cannot be read.
+        reason: String,
+    },
+    /// The store cannot be written or read (disk full, permissions, lock held).
+    #[error("store unavailable: {reason}")]
+    Unavailable {
+        /// What happened.
+        reason: String,
+    },
+}

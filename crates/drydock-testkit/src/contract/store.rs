@@ -1,0 +1,114 @@
+use chrono::{TimeZone, Utc};
+use drydock_core::model::{Container, ContainerStatus};
+use drydock_core::policy::UpdatePolicy;
+use drydock_core::ports::{CandidateKey, Store};
+
+use super::Must;
+
+/// Checks the [`Store`] contract against an empty `store`.
+///
+/// # Panics
+///
+/// When the store breaks a promise of the port; the message names it.
+pub async fn store_contract(store: &dyn Store) {
+    let mut a = Container {
+        id: "contract-a".into(),
+        name: "alpha".into(),
+        watcher: "local".into(),
+        status: ContainerStatus::Running,
+        ..Container::default()
+    };
+    let b = Container {
+        id: "contract-b".into(),
+        name: "beta".into(),
+        ..a.clone()
+    };
+    assert!(
+        store.containers().await.must("containers").is_empty(),
+        "a new store holds no containers"
+    );
+    store.save_container(&b).await.must("save_container");
+    store.save_container(&a).await.must("save_container");
+    let ids: Vec<String> = store
+        .containers()
+        .await
+        .must("containers")
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(
+        ids,
+        ["contract-a", "contract-b"],
+        "containers() is ordered by id"
+    );
+
+    a.update_available = true;
+    a.labels.insert("dd.watch".into(), "true".into());
+    store.save_container(&a).await.must("save_container");
+    let got = store.container("contract-a").await.must("container");
+    assert_eq!(
+        got.as_ref(),
+        Some(&a),
+        "save_container replaces, and reads back equal"
+    );
+    assert_eq!(store.container("nope").await.must("container"), None);
+
+    assert!(store.remove_container("contract-a").await.must("remove"));
+    assert!(
+        !store.remove_container("contract-a").await.must("remove"),
+        "removing twice reports the second time as absent"
+    );
+    assert_eq!(store.container("contract-a").await.must("container"), None);
+
+    let empty = store.policy("local/alpha").await.must("policy");
+    assert!(empty.is_empty(), "an unknown identity has an empty policy");
+    let policy = UpdatePolicy {
+        skip_tags: vec!["2.0.0".into()],
+        snooze_until: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single(),
+        ..UpdatePolicy::default()
+    };
+    store
+        .save_policy("local/alpha", &policy)
+        .await
+        .must("save_policy");
+    assert_eq!(store.policy("local/alpha").await.must("policy"), policy);
+    store
+        .save_policy("local/alpha", &UpdatePolicy::default())
+        .await
+        .must("save_policy");
+    assert!(store.policy("local/alpha").await.must("policy").is_empty());
+
+    let key = CandidateKey {
+        identity: "local/alpha".into(),
+        value: "2.0.0".into(),
+    };
+    let (Some(t1), Some(t2), Some(t0)) = (
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single(),
+        Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).single(),
+        Utc.with_ymd_and_hms(2025, 12, 31, 0, 0, 0).single(),
+    ) else {
+        panic!("fixed dates are valid");
+    };
+    assert_eq!(
+        store.record_first_seen(&key, t1).await.must("first_seen"),
+        t1
+    );
+    assert_eq!(
+        store.record_first_seen(&key, t2).await.must("first_seen"),
+        t1,
+        "a later sighting keeps the first time"
+    );
+    assert_eq!(
+        store.record_first_seen(&key, t0).await.must("first_seen"),
+        t0,
+        "an earlier time wins"
+    );
+    let other = CandidateKey {
+        value: "2.1.0".into(),
+        ..key
+    };
+    assert_eq!(
+        store.record_first_seen(&other, t2).await.must("first_seen"),
+        t2
+    );
+}
