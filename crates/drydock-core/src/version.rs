@@ -624,9 +624,18 @@ mod tests {
         }
     }
 
+    /// tag, prefix, numbers, prerelease, variant
+    type Reading = (
+        &'static str,
+        &'static str,
+        &'static [u64],
+        Option<&'static str>,
+        &'static str,
+    );
+
     #[test]
     fn reads_prefix_numbers_prerelease_and_variant() {
-        let cases: &[(&str, &str, &[u64], Option<&str>, &str)] = &[
+        let cases: &[Reading] = &[
             ("1.2.3", "", &[1, 2, 3], None, ""),
             ("v1.2", "v", &[1, 2], None, ""),
             ("16-alpine", "", &[16], None, "-alpine"),

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README states it: `scripts/test.sh`.
+# Installs and starts what the tests need, then runs every test of the workspace once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# CI builds from scratch: incremental artefacts only cost disk there.
+if [ "${CI:-}" = "true" ]; then
+    export CARGO_INCREMENTAL=0
+fi
+
+cargo test --workspace --all-features --all-targets --locked
+# Doc tests are not part of --all-targets.
+cargo test --workspace --all-features --doc --locked
