@@ -12,13 +12,14 @@
 //! 3. commit-named tags (`sha-1a2b3c4`) are dropped;
 //! 4. the tag, transformed, must read as a [`Version`];
 //! 5. it must be in the installed tag's family (see [`Version::family_conflict`]);
-//! 6. prereleases are kept only when the installed tag is itself a prerelease;
+//! 6. prereleases are kept only when the installed tag is a prerelease of the same release;
 //! 7. it must be newer than the installed tag: a later release, or the same release with a later
 //!    build number in the same variant (`-ls245` → `-ls246`). Never a downgrade.
 //!
-//! Among the survivors the best is the latest release; ties go to the variant written exactly as the
-//! installed one (`-alpine` over `-alpine3.19`), then to the later build number, then to the tag text,
-//! so the result does not depend on the order the registry listed the tags in.
+//! Among the survivors the best is the latest release; ties go to the variant shaped like the
+//! installed one (`-alpine` over `-alpine3.19`), then to the later build counter, then to the spelling
+//! closest to the installed tag, then to the tag text, so the result does not depend on the order the
+//! registry listed the tags in.
 //!
 //! An installed tag that is not a version (`latest`, `stable`) is watched by digest. With an include
 //! rule it is offered the latest included release instead, as in drydock.
@@ -260,7 +261,7 @@ pub fn select<S: AsRef<str>>(current_tag: &str, tags: &[S], rules: &TagRules) ->
                             Some((_, best_index, best_text)) => {
                                 let best_raw = tags[*best_index].as_ref();
                                 Version::parse(best_text).is_none_or(|b| {
-                                    rank(&current, &candidate, raw, &b, best_raw)
+                                    rank(&current, current_tag, (&candidate, raw), (&b, best_raw))
                                         == Ordering::Greater
                                 })
                             }
@@ -325,7 +326,9 @@ fn judge<'c>(
     if let Some(conflict) = conflict {
         return Err(DropReason::OtherFamily(conflict.into()));
     }
-    if candidate.is_prerelease() && !current.is_prerelease() {
+    // Prereleases only for a container already on a prerelease of the same release (as npm and
+    // Renovate do): `2.0.0-rc.1` may move to `2.0.0-rc.2` or `2.0.0`, never to `2.1.0-beta.1`.
+    if candidate.is_prerelease() && !(current.is_prerelease() && candidate.same_core(current)) {
         return Err(DropReason::Prerelease);
     }
     if candidate.as_str() == current.as_str() {
@@ -347,27 +350,33 @@ fn judge<'c>(
     }
 }
 
-/// Orders two candidates: later release, then the variant written like the installed one, then the
-/// later build, then the tag text (for a result independent of the registry's order).
+/// Orders two candidates: later release, then the variant shaped like the installed one, then the
+/// later build, then the spelling closest to the installed tag (same prefix, same number of
+/// segments), then the tag text (for a result independent of the registry's order).
 fn rank(
     current: &Version<'_>,
-    a: &Version<'_>,
-    a_raw: &str,
-    b: &Version<'_>,
-    b_raw: &str,
+    current_raw: &str,
+    (a, a_raw): (&Version<'_>, &str),
+    (b, b_raw): (&Version<'_>, &str),
 ) -> Ordering {
+    let spelled_alike = |raw: &str| raw_prefix(raw) == raw_prefix(current_raw);
     a.cmp_release(b)
-        .then_with(|| {
-            let a_exact = a.variant() == current.variant();
-            let b_exact = b.variant() == current.variant();
-            a_exact.cmp(&b_exact)
-        })
         .then_with(|| {
             a.same_variant_template(current)
                 .cmp(&b.same_variant_template(current))
         })
         .then_with(|| a.cmp_build(b))
+        .then_with(|| spelled_alike(a_raw).cmp(&spelled_alike(b_raw)))
+        .then_with(|| {
+            let alike = |v: &Version<'_>| v.segment_count() == current.segment_count();
+            alike(a).cmp(&alike(b))
+        })
         .then_with(|| a_raw.cmp(b_raw))
+}
+
+/// The text before the first digit of a raw tag.
+fn raw_prefix(raw: &str) -> &str {
+    &raw[..raw.find(|c: char| c.is_ascii_digit()).unwrap_or(raw.len())]
 }
 
 /// An installed tag that is not a version, with an include rule: the latest included release.

@@ -16,10 +16,12 @@
 //! - the *variant* is whatever remains (`-alpine`, `-ls245`, `-slim-bookworm`, `-r1`).
 //!
 //! Two tags belong to the same *family* when they share prefix, number of numeric segments, version
-//! scheme (semantic or calendar) and variant template; see [`Version::family_conflict`]. Within a family,
+//! scheme (semantic or calendar) and variant template; see [`Version::family_conflict`]. In a variant,
+//! digits inside a word name the family (`-jdk17` is not `-jdk21`, `-alpine3.18` is not
+//! `-alpine3.19`); numbers standing alone or beside single letters count up (`-12`, `-r5`, `-k3s1`,
+//! a timestamp), as do build markers (`-ls245`); commit hashes match any hash. Within a family,
 //! versions are ordered by [`Version::cmp_precedence`]: numeric core, then prerelease (a release beats
-//! its prereleases), then the numbers inside the variant (`-ls99` < `-ls100`, compared as numbers, not
-//! text).
+//! its prereleases), then the counting numbers (`-ls99` < `-ls100`, as numbers, not text).
 //!
 //! Tags that name a commit (`sha-1a2b3c4`, `8f4248874`) or carry no number (`latest`, `stable`) are
 //! not versions.
@@ -312,9 +314,15 @@ impl<'a> Version<'a> {
             || variant_template(self.variant).eq(variant_template(other.variant))
     }
 
-    /// Orders by the numbers inside the variants only (`-ls99` < `-ls100`, `-r1` < `-r2`).
+    /// Orders by the numbers of the variants that count up (`-ls99` < `-ls100`, `-r1` < `-r2`,
+    /// `-debian-12-r5` < `-debian-12-r15`), compared as numbers in order.
     pub fn cmp_build(&self, other: &Version<'_>) -> Ordering {
-        cmp_number_runs(self.variant, other.variant)
+        build_numbers(self.variant).cmp(build_numbers(other.variant))
+    }
+
+    /// Whether both have the same numeric core (`1.3.0-rc.1` and `1.3.0`; not `1.3` and `1.3.0`).
+    pub fn same_core(&self, other: &Version<'_>) -> bool {
+        self.len == other.len && self.numbers().eq(other.numbers())
     }
 
     /// Orders by numeric core, then release above prerelease, then prerelease stage and numbers;
@@ -536,33 +544,89 @@ fn split_prerelease(rest: &str) -> Option<(Prerelease<'_>, &str)> {
     None
 }
 
-/// The template of a variant, as characters: lower case, digit runs as `#`, commit hashes as `<h>`.
-/// Streams without allocating: it runs for every candidate tag.
+/// Markers of a build counter at the end of a variant: linuxserver `-ls245`, `-rev3`, `-build12`,
+/// `-patch2`. (Single-letter markers such as bitnami's `-r5` need no list: see [`Token`].)
+const BUILD_MARKERS: [&str; 5] = ["ls", "rev", "build", "patch", "fix"];
+
+/// What a variant token is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Token<'a> {
+    /// A commit hash: no order, any hash matches any other.
+    Hash,
+    /// A token whose numbers count up: digits alone (`12`, a date), digits with single letters
+    /// (`r5`, `k3s1`, `16T16`), or a known build marker and digits at the end (`ls245`).
+    Ordered(&'a str),
+    /// A token that names the family, digits included (`jdk17`, `alpine3.19`, `bookworm`).
+    Literal(&'a str),
+}
+
+/// Reads the tokens of a variant (split on `-`, `_`, `+`; dots stay inside tokens), each with the
+/// separator that follows it.
+fn variant_tokens(variant: &str) -> impl Iterator<Item = (Token<'_>, Option<char>)> + '_ {
+    let mut pieces = variant.split_inclusive(['-', '_', '+']).peekable();
+    std::iter::from_fn(move || {
+        let piece = pieces.next()?;
+        let is_last = pieces.peek().is_none();
+        let (word, sep) = match piece.as_bytes().last() {
+            Some(&b) if matches!(b, b'-' | b'_' | b'+') => {
+                (&piece[..piece.len() - 1], Some(char::from(b)))
+            }
+            _ => (piece, None),
+        };
+        let token = if is_hash_token(word) {
+            Token::Hash
+        } else if !has_word(word) || (is_last && is_marked_build(word)) {
+            Token::Ordered(word)
+        } else {
+            Token::Literal(word)
+        };
+        Some((token, sep))
+    })
+}
+
+/// Whether a token holds a word: two letters in a row (`jdk`, `alpine`), as opposed to lone
+/// letters between numbers (`r5`, `k3s1`, `16T16`, `38Z`).
+fn has_word(token: &str) -> bool {
+    token
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0].is_ascii_alphabetic() && w[1].is_ascii_alphabetic())
+}
+
+/// A known build marker followed by digits only (`ls245`, `build12`).
+fn is_marked_build(token: &str) -> bool {
+    BUILD_MARKERS.iter().any(|marker| {
+        token
+            .get(..marker.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(marker))
+            && token.len() > marker.len()
+            && token.as_bytes()[marker.len()..]
+                .iter()
+                .all(u8::is_ascii_digit)
+    })
+}
+
+/// The template of a variant, as characters: lower case; in tokens that count up, digit runs as
+/// `#`; commit hashes as `#`; in tokens that name the family, digits kept (`jdk17` is not
+/// `jdk21`). Streams without allocating: it runs for every candidate tag.
 fn variant_template(variant: &str) -> impl Iterator<Item = char> + '_ {
-    variant
-        .split_inclusive(['-', '_', '.', '+'])
-        .flat_map(|token| {
-            let (word, sep) = match token.as_bytes().last() {
-                Some(&b) if matches!(b, b'-' | b'_' | b'.' | b'+') => {
-                    (&token[..token.len() - 1], Some(char::from(b)))
-                }
-                _ => (token, None),
-            };
-            let hash = is_hash_token(word);
-            let marker = if hash { "<h>" } else { "" }.chars();
-            let body = word.char_indices().filter_map(move |(i, c)| {
-                if hash {
-                    None
-                } else if c.is_ascii_digit() {
-                    // Digits are ASCII, so the byte before a digit is a digit only in a digit run.
-                    let continues_run = i > 0 && word.as_bytes()[i - 1].is_ascii_digit();
-                    (!continues_run).then_some('#')
-                } else {
-                    Some(c.to_ascii_lowercase())
-                }
-            });
-            marker.chain(body).chain(sep)
-        })
+    variant_tokens(variant).flat_map(|(token, sep)| {
+        let (word, ordered, hash) = match token {
+            Token::Hash => ("", false, true),
+            Token::Ordered(word) => (word, true, false),
+            Token::Literal(word) => (word, false, false),
+        };
+        let body = word.char_indices().filter_map(move |(i, c)| {
+            if ordered && c.is_ascii_digit() {
+                // Digits are ASCII, so the byte before a digit is a digit only in a digit run.
+                let continues_run = i > 0 && word.as_bytes()[i - 1].is_ascii_digit();
+                (!continues_run).then_some('#')
+            } else {
+                Some(c.to_ascii_lowercase())
+            }
+        });
+        hash.then_some('#').into_iter().chain(body).chain(sep)
+    })
 }
 
 /// Two variants are compatible when their templates are equal, or when the longer one extends the
@@ -579,9 +643,24 @@ fn variants_compatible(a: &str, b: &str) -> bool {
             (None, None) => return true,
             (Some(x), Some(y)) if x == y => shared += 1,
             (Some(_), Some(_)) => return false,
-            (None, Some(c)) | (Some(c), None) => return c == '#' && shared > 0,
+            (None, Some(c)) | (Some(c), None) => {
+                return (c == '#' || c.is_ascii_digit()) && shared > 0;
+            }
         }
     }
+}
+
+/// The numbers of a variant that count up, in order (`-debian-12-r5` → 12, 5).
+fn build_numbers(variant: &str) -> impl Iterator<Item = u64> + '_ {
+    variant_tokens(variant).flat_map(|(token, _)| {
+        let word = match token {
+            Token::Ordered(word) => word,
+            Token::Hash | Token::Literal(_) => "",
+        };
+        word.split(|c: char| !c.is_ascii_digit())
+            .filter(|run| !run.is_empty())
+            .map(|run| run.parse::<u64>().unwrap_or(u64::MAX))
+    })
 }
 
 /// Compares the digit runs of two texts as numbers, in order (`ls99` < `ls100`, `r2` > `r1`).
