@@ -9,6 +9,9 @@ if [ "${CI:-}" = "true" ]; then
     export CARGO_INCREMENTAL=0
 fi
 
+# The Docker engine and the registries the adapter tests run against.
+scripts/test-env.sh
+
 cargo test --workspace --all-features --all-targets --locked
 # Doc tests are not part of --all-targets.
 cargo test --workspace --all-features --doc --locked
