@@ -1,0 +1,38 @@
+//! drydock's [`Registry`](drydock_core::ports::Registry) port on the OCI distribution API.
+//!
+//! [`RegistryClient`] talks to every registry users configure (Docker Hub, GHCR, LSCR, Quay,
+//! GitLab, ECR, GCR, GAR, ACR, Gitea, Forgejo, Codeberg, Harbor, Nexus, Artifactory, any custom
+//! one) with the fewest requests it can: a token per scope reused until it expires, one tag list
+//! per repository, manifest `HEAD`s in steady state, a manifest `GET` only to resolve a platform.
+//! It is polite: a concurrency limit and a token bucket per registry, `Retry-After` honoured,
+//! bounded retries, timeouts and byte limits. Credentials never appear in logs or errors.
+//!
+//! [`CycleCache`] sits in front of it for one watch cycle so that containers sharing an image
+//! share its requests.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use drydock_core::ports::Registry;
+//! use drydock_registry::providers::{providers_from_env, resolve_file_variables};
+//! use drydock_registry::{ClientOptions, CycleCache, RegistryClient};
+//!
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! let env = resolve_file_variables(std::env::vars().collect())?;
+//! let client = RegistryClient::new(providers_from_env(&env)?, ClientOptions::default());
+//! let cycle = CycleCache::new(&client);
+//! let image = "ghcr.io/home-assistant/home-assistant:2024.11.3".parse()?;
+//! let tags = cycle.list_tags(&image).await?;
+//! let digest = cycle.manifest_digest(&image, "2024.11.3").await?;
+//! # Ok(()) }
+//! ```
+
+pub mod challenge;
+mod client;
+mod cycle;
+pub mod link;
+pub mod providers;
+pub mod secret;
+
+pub use client::{ClientOptions, EndpointStats, Rate, RegistryClient};
+pub use cycle::CycleCache;
