@@ -31,6 +31,7 @@
 //! # Map
 //!
 //! - [`image_ref`]: Docker image references, parsed and normalised.
+//! - [`discovery`]: container labels, the image a container runs, link templates.
 //! - [`version`]: tags read as versions; families and precedence.
 //! - [`rules`]: include, exclude, transform and family rules.
 //! - [`selection`]: the choice of the update tag, with its trace.
@@ -38,6 +39,7 @@
 //! - [`policy`]: skips, snooze, maturity and trigger thresholds.
 //! - [`ports`]: the traits adapters implement.
 
+pub mod discovery;
 pub mod image_ref;
 pub mod model;
 pub mod policy;

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::image_ref::ImageReference;
-use crate::model::Platform;
+use crate::model::{Platform, RegistryRef};
 
 /// An OCI distribution registry, seen from a watcher.
 ///
@@ -47,6 +47,15 @@ pub trait Registry: Send + Sync {
         image: &ImageReference,
         config_digest: &str,
     ) -> Result<ImageConfig, RegistryError>;
+
+    /// Which configured registry serves `image`, for the API's `image.registry`. By default an
+    /// unnamed registry at the image's host.
+    fn describe(&self, image: &ImageReference) -> RegistryRef {
+        RegistryRef {
+            name: "unknown".to_owned(),
+            url: format!("https://{}/v2", image.registry()),
+        }
+    }
 }
 
 /// A manifest resolved for one platform.
