@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drydock_core::image_ref::ImageReference;
-use drydock_core::model::Platform;
+use drydock_core::model::{Platform, RegistryRef};
 use drydock_core::ports::{ImageConfig, PlatformManifest, Registry, RegistryError};
 use oci_client::manifest::{
     IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, ImageIndexEntry,
@@ -835,6 +835,14 @@ impl Endpoint {
 
 #[async_trait]
 impl Registry for RegistryClient {
+    fn describe(&self, image: &ImageReference) -> RegistryRef {
+        let provider = self.provider_for(image);
+        RegistryRef {
+            url: format!("{}/v2", provider.endpoint(image)),
+            name: provider.id(),
+        }
+    }
+
     async fn list_tags(&self, image: &ImageReference) -> Result<Vec<String>, RegistryError> {
         let endpoint = self.endpoint(image)?;
         let scope = pull_scope(image);

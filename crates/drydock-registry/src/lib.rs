@@ -7,32 +7,29 @@
 //! It is polite: a concurrency limit and a token bucket per registry, `Retry-After` honoured,
 //! bounded retries, timeouts and byte limits. Credentials never appear in logs or errors.
 //!
-//! [`CycleCache`] sits in front of it for one watch cycle so that containers sharing an image
-//! share its requests.
+//! The watch cycle (`drydock-watch`) puts a per-cycle cache in front of it so that containers
+//! sharing an image share its requests.
 //!
 //! # Example
 //!
 //! ```no_run
 //! use drydock_core::ports::Registry;
 //! use drydock_registry::providers::{providers_from_env, resolve_file_variables};
-//! use drydock_registry::{ClientOptions, CycleCache, RegistryClient};
+//! use drydock_registry::{ClientOptions, RegistryClient};
 //!
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! let env = resolve_file_variables(std::env::vars().collect())?;
 //! let client = RegistryClient::new(providers_from_env(&env)?, ClientOptions::default());
-//! let cycle = CycleCache::new(&client);
-//! let image = "ghcr.io/home-assistant/home-assistant:2024.11.3".parse()?;
-//! let tags = cycle.list_tags(&image).await?;
-//! let digest = cycle.manifest_digest(&image, "2024.11.3").await?;
+//! //! let image = "ghcr.io/home-assistant/home-assistant:2024.11.3".parse()?;
+//! let tags = client.list_tags(&image).await?;
+//! let digest = client.manifest_digest(&image, "2024.11.3").await?;
 //! # Ok(()) }
 //! ```
 
 pub mod challenge;
 mod client;
-mod cycle;
 pub mod link;
 pub mod providers;
 pub mod secret;
 
 pub use client::{ClientOptions, EndpointStats, Rate, RegistryClient};
-pub use cycle::CycleCache;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use drydock_core::image_ref::ImageReference;
-use drydock_core::model::Platform;
+use drydock_core::model::{Platform, RegistryRef};
 use drydock_core::ports::{ImageConfig, PlatformManifest, Registry, RegistryError};
 use tokio::sync::OnceCell;
 
@@ -19,7 +19,7 @@ type Cell<T> = Arc<OnceCell<Result<T, RegistryError>>>;
 ///
 /// ```
 /// use drydock_core::ports::Registry;
-/// use drydock_registry::CycleCache;
+/// use drydock_watch::CycleCache;
 /// use drydock_testkit::InMemoryRegistry;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -70,6 +70,10 @@ impl<'r> CycleCache<'r> {
 
 #[async_trait]
 impl Registry for CycleCache<'_> {
+    fn describe(&self, image: &ImageReference) -> RegistryRef {
+        self.inner.describe(image)
+    }
+
     async fn list_tags(&self, image: &ImageReference) -> Result<Vec<String>, RegistryError> {
         let cell = cell(&self.tags, image.repository_path());
         cell.get_or_init(|| self.inner.list_tags(image))

@@ -5,8 +5,9 @@ use std::sync::atomic::Ordering;
 
 use drydock_core::image_ref::ImageReference;
 use drydock_core::ports::{Registry, RegistryError};
-use drydock_registry::{ClientOptions, CycleCache, RegistryClient};
+use drydock_registry::{ClientOptions, RegistryClient};
 use drydock_testkit::contract::{IndexFixture, RegistryFixture, registry_contract};
+use drydock_watch::CycleCache;
 
 use crate::support::{Setup, basic_user, issuer, linux, unique};
 

@@ -1,0 +1,593 @@
+//! The watch cycle: containers in, update results out, through ports only.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use drydock_core::discovery::{LabelSettings, ResolvedImage, render_link, resolve_image};
+use drydock_core::image_ref::ImageReference;
+use drydock_core::model::{
+    Container, ContainerError, ContainerStatus, Image, ImageDigest, ImageTag, UpdateKind,
+    UpdateResult,
+};
+use drydock_core::ports::{
+    CandidateKey, Clock, ContainerRuntime, ContainerSummary, Registry, RegistryError, RuntimeError,
+    Store, StoreError,
+};
+use drydock_core::rules::TagRules;
+use drydock_core::selection::{Outcome, select};
+use futures_util::StreamExt as _;
+use futures_util::stream;
+use tokio::sync::broadcast;
+
+use crate::cycle::CycleCache;
+use crate::settings::WatcherSettings;
+
+/// What a watch changed, for triggers and API streams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchEvent {
+    /// A container is watched for the first time.
+    ContainerAdded(Box<Container>),
+    /// A watched container changed.
+    ContainerUpdated(Box<Container>),
+    /// A watched container is gone (removed, or no longer watched).
+    ContainerRemoved(Box<Container>),
+    /// A container has a new update available (a new candidate, or one no longer suppressed).
+    UpdateAvailable(Box<Container>),
+}
+
+/// What one watch cycle did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CycleReport {
+    /// The containers watched, after the cycle.
+    pub containers: Vec<Container>,
+    /// How many carry an error.
+    pub errors: usize,
+    /// How many have an update available.
+    pub updates: usize,
+    /// Containers removed from the store because they are gone.
+    pub removed: usize,
+}
+
+/// Why a watch could not run at all (failures of single containers are recorded on them).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WatchError {
+    /// The engine could not list or inspect containers.
+    #[error("watcher {watcher}: {source}")]
+    Runtime {
+        /// The watcher.
+        watcher: String,
+        /// What the engine said.
+        source: RuntimeError,
+    },
+    /// The store failed.
+    #[error("watcher {watcher}: {source}")]
+    Store {
+        /// The watcher.
+        watcher: String,
+        /// What the store said.
+        source: StoreError,
+    },
+    /// No such container on this watcher.
+    #[error("container {0} not found")]
+    NotFound(String),
+}
+
+/// Digest comparisons already resolved through platform manifests, so a changed index is
+/// downloaded once, not every cycle: (repository, tag, local digest) → (remote digest, same image).
+type DigestMemo = HashMap<(String, String, String), (String, bool)>;
+
+/// One watcher: one engine, its containers, the registries they come from, the store.
+pub struct Watcher {
+    settings: WatcherSettings,
+    runtime: Arc<dyn ContainerRuntime>,
+    registry: Arc<dyn Registry>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    events: broadcast::Sender<WatchEvent>,
+    digests: Mutex<DigestMemo>,
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Watcher {
+    /// A watcher over these adapters.
+    pub fn new(
+        settings: WatcherSettings,
+        runtime: Arc<dyn ContainerRuntime>,
+        registry: Arc<dyn Registry>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        Self {
+            settings,
+            runtime,
+            registry,
+            store,
+            clock,
+            events,
+            digests: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The watcher's settings.
+    pub fn settings(&self) -> &WatcherSettings {
+        &self.settings
+    }
+
+    /// The engine this watcher watches.
+    pub fn runtime(&self) -> &Arc<dyn ContainerRuntime> {
+        &self.runtime
+    }
+
+    /// The time, from the watcher's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Subscribes to what watches change.
+    pub fn subscribe(&self) -> broadcast::Receiver<WatchEvent> {
+        self.events.subscribe()
+    }
+
+    fn identity(&self, name: &str) -> String {
+        format!("{}/{name}", self.settings.name)
+    }
+
+    fn runtime_error(&self, source: RuntimeError) -> WatchError {
+        WatchError::Runtime {
+            watcher: self.settings.name.clone(),
+            source,
+        }
+    }
+
+    fn store_error(&self, source: StoreError) -> WatchError {
+        WatchError::Store {
+            watcher: self.settings.name.clone(),
+            source,
+        }
+    }
+
+    /// Watches every container of the engine once: the watch cycle.
+    pub async fn watch_all(&self) -> Result<CycleReport, WatchError> {
+        let started = Instant::now();
+        let listed = self
+            .runtime
+            .list_containers(self.settings.watch_all)
+            .await
+            .map_err(|e| self.runtime_error(e))?;
+        let watched: Vec<ContainerSummary> = listed
+            .into_iter()
+            .filter(|c| !c.image.is_empty())
+            .filter(|c| LabelSettings::read(&c.labels).is_watched(self.settings.watch_by_default))
+            .collect();
+        let stored = self.stored_containers().await?;
+        let registry = CycleCache::new(self.registry.as_ref());
+        let concurrency = self.settings.concurrency.max(1);
+        let registry = &registry;
+        let work: Vec<(ContainerSummary, Option<Container>)> = watched
+            .into_iter()
+            .map(|summary| {
+                let previous = stored.get(&summary.id).cloned();
+                (summary, previous)
+            })
+            .collect();
+        let containers: Vec<Container> =
+            stream::iter(work)
+                .map(|(summary, previous)| async move {
+                    self.evaluate(&summary, registry, previous).await
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+        let mut report = CycleReport::default();
+        for container in containers {
+            let previous = stored.get(&container.id);
+            self.save(&container, previous).await?;
+            report.errors += usize::from(container.error.is_some());
+            report.updates += usize::from(container.update_available);
+            report.containers.push(container);
+        }
+        for (id, gone) in &stored {
+            if !report.containers.iter().any(|c| &c.id == id) {
+                self.store
+                    .remove_container(id)
+                    .await
+                    .map_err(|e| self.store_error(e))?;
+                let _ = self
+                    .events
+                    .send(WatchEvent::ContainerRemoved(Box::new(gone.clone())));
+                report.removed += 1;
+            }
+        }
+        report.containers.sort_by(|a, b| a.name.cmp(&b.name));
+        tracing::info!(
+            watcher = %self.settings.name,
+            containers = report.containers.len(),
+            updates = report.updates,
+            errors = report.errors,
+            removed = report.removed,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "watch cycle done"
+        );
+        Ok(report)
+    }
+
+    /// Watches one container now (id, id prefix or name), registry included.
+    pub async fn watch_one(&self, id: &str) -> Result<Container, WatchError> {
+        let spec = match self.runtime.inspect_container(id).await {
+            Ok(spec) => spec,
+            Err(RuntimeError::NotFound { .. }) => return Err(WatchError::NotFound(id.to_owned())),
+            Err(e) => return Err(self.runtime_error(e)),
+        };
+        let listed = self
+            .runtime
+            .list_containers(true)
+            .await
+            .map_err(|e| self.runtime_error(e))?;
+        let summary = listed
+            .into_iter()
+            .find(|c| c.id == spec.id)
+            .ok_or_else(|| WatchError::NotFound(id.to_owned()))?;
+        let previous = self
+            .store
+            .container(&summary.id)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        let registry = CycleCache::new(self.registry.as_ref());
+        let container = self.evaluate(&summary, &registry, previous.clone()).await;
+        self.save(&container, previous.as_ref()).await?;
+        Ok(container)
+    }
+
+    /// Applies an engine event about one container without asking any registry: its state,
+    /// name and labels are refreshed; a container that appears is watched in full; one that is
+    /// gone (or stopped, without `WATCHALL`) leaves the store.
+    pub async fn refresh(&self, id: &str) -> Result<(), WatchError> {
+        let previous = self
+            .store
+            .container(id)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        let listed = self
+            .runtime
+            .list_containers(true)
+            .await
+            .map_err(|e| self.runtime_error(e))?;
+        let summary = listed.into_iter().find(|c| c.id == id);
+        let keep = summary.as_ref().is_some_and(|s| {
+            !s.image.is_empty()
+                && (self.settings.watch_all || s.status == ContainerStatus::Running)
+                && LabelSettings::read(&s.labels).is_watched(self.settings.watch_by_default)
+        });
+        match (summary, previous, keep) {
+            (Some(summary), Some(previous), true) => {
+                let mut container = previous.clone();
+                container.name = summary.name.clone();
+                container.status = summary.status;
+                if container.labels != summary.labels {
+                    // New labels can mean new rules: watch it again in full.
+                    let registry = CycleCache::new(self.registry.as_ref());
+                    container = self
+                        .evaluate(&summary, &registry, Some(previous.clone()))
+                        .await;
+                }
+                self.save(&container, Some(&previous)).await
+            }
+            (Some(summary), None, true) => {
+                let registry = CycleCache::new(self.registry.as_ref());
+                let container = self.evaluate(&summary, &registry, None).await;
+                self.save(&container, None).await
+            }
+            (_, Some(previous), _) => {
+                self.store
+                    .remove_container(id)
+                    .await
+                    .map_err(|e| self.store_error(e))?;
+                let _ = self
+                    .events
+                    .send(WatchEvent::ContainerRemoved(Box::new(previous)));
+                Ok(())
+            }
+            (_, None, _) => Ok(()),
+        }
+    }
+
+    async fn stored_containers(&self) -> Result<HashMap<String, Container>, WatchError> {
+        Ok(self
+            .store
+            .containers()
+            .await
+            .map_err(|e| self.store_error(e))?
+            .into_iter()
+            .filter(|c| c.watcher == self.settings.name)
+            .map(|c| (c.id.clone(), c))
+            .collect())
+    }
+
+    /// Stores a container and tells subscribers what changed.
+    async fn save(
+        &self,
+        container: &Container,
+        previous: Option<&Container>,
+    ) -> Result<(), WatchError> {
+        if previous == Some(container) {
+            return Ok(());
+        }
+        self.store
+            .save_container(container)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        let boxed = || Box::new(container.clone());
+        let _ = self.events.send(match previous {
+            None => WatchEvent::ContainerAdded(boxed()),
+            Some(_) => WatchEvent::ContainerUpdated(boxed()),
+        });
+        let newly_available = container.update_available
+            && previous.is_none_or(|p| {
+                !p.update_available
+                    || p.update_kind.remote_value != container.update_kind.remote_value
+            });
+        if newly_available {
+            let _ = self.events.send(WatchEvent::UpdateAvailable(boxed()));
+        }
+        Ok(())
+    }
+
+    /// Everything drydock knows about one container after asking its registry. Never fails: a
+    /// problem becomes the container's `error`, and the last good result is kept.
+    async fn evaluate(
+        &self,
+        summary: &ContainerSummary,
+        registry: &CycleCache<'_>,
+        previous: Option<Container>,
+    ) -> Container {
+        let labels = LabelSettings::read(&summary.labels);
+        let identity = self.identity(&summary.name);
+        let mut container = Container {
+            id: summary.id.clone(),
+            name: summary.name.clone(),
+            display_name: labels.display_name.clone(),
+            display_icon: labels.display_icon.clone(),
+            watcher: self.settings.name.clone(),
+            include_tags: labels.include.clone(),
+            exclude_tags: labels.exclude.clone(),
+            transform_tags: labels.transform.clone(),
+            link_template: labels.link_template.clone(),
+            labels: summary.labels.clone(),
+            status: summary.status,
+            ..Container::default()
+        };
+        match self.store.policy(&identity).await {
+            Ok(policy) => container.update_policy = policy,
+            Err(e) => {
+                tracing::warn!(container = %summary.name, error = %e, "update policy unreadable")
+            }
+        }
+        if let Err(message) = self
+            .fill_from_registry(&mut container, summary, &labels, registry, &identity)
+            .await
+        {
+            // Keep the last good result: a failing registry must not erase what was known.
+            if let Some(previous) = previous {
+                container.result = previous.result;
+                container.update_kind = previous.update_kind;
+                container.update_available = previous.update_available;
+                if container.image.name.is_empty() {
+                    container.image = previous.image;
+                }
+            }
+            container.error = Some(ContainerError { message });
+        }
+        container
+    }
+
+    async fn fill_from_registry(
+        &self,
+        container: &mut Container,
+        summary: &ContainerSummary,
+        labels: &LabelSettings,
+        registry: &CycleCache<'_>,
+        identity: &str,
+    ) -> Result<(), String> {
+        let image_key = if summary.image_id.is_empty() {
+            summary.image.as_str()
+        } else {
+            summary.image_id.as_str()
+        };
+        let details = self
+            .runtime
+            .inspect_image(image_key)
+            .await
+            .map_err(|e| format!("inspecting the image: {e}"))?;
+        let resolved = resolve_image(&summary.image, &details.repo_tags, &details.repo_digests)
+            .map_err(|e| e.to_string())?;
+        let rules = TagRules::builder()
+            .include(labels.include.clone().unwrap_or_default())
+            .exclude(labels.exclude.clone().unwrap_or_default())
+            .transform(labels.transform.clone().unwrap_or_default())
+            .family(labels.family.clone().unwrap_or_default())
+            .build()
+            .map_err(|e| format!("container labels: {e}"))?;
+        let lookup = match &labels.lookup_image {
+            Some(other) => other
+                .parse::<ImageReference>()
+                .map_err(|e| format!("dd.registry.lookup.image: {e}"))?,
+            None => resolved.reference.clone(),
+        };
+        let transformed = rules.transform(&resolved.tag).into_owned();
+        let watch_digest = labels
+            .watch_digest
+            .unwrap_or(!resolved.tag.is_empty() && resolved.tag != "unknown");
+        container.image = Image {
+            id: details.id.clone(),
+            registry: registry.describe(&lookup),
+            name: resolved.reference.repository().to_owned(),
+            tag: ImageTag {
+                value: resolved.tag.clone(),
+                semver: drydock_core::version::Version::parse(&transformed).is_some(),
+            },
+            digest: ImageDigest {
+                watch: watch_digest,
+                value: resolved.repo_digest.clone(),
+                repo: resolved.repo_digest.clone(),
+            },
+            architecture: details.architecture.clone(),
+            os: details.os.clone(),
+            variant: details.variant.clone(),
+            created: details.created,
+        };
+        if let Some(template) = &labels.link_template {
+            container.link = Some(render_link(template, &resolved.tag, &transformed));
+        }
+        if resolved.local || resolved.pinned_by_digest {
+            // Built locally, or running a digest: there is nothing to compare with a registry.
+            return Ok(());
+        }
+
+        let wants_tags = container.image.tag.semver || rules.has_include();
+        let selection = if wants_tags {
+            let tags = registry
+                .list_tags(&lookup)
+                .await
+                .map_err(|e| e.to_string())?;
+            select(&resolved.tag, &tags, &rules)
+        } else {
+            select::<String>(&resolved.tag, &[], &rules)
+        };
+        let remote_digest = if watch_digest {
+            Some(
+                registry
+                    .manifest_digest(&lookup, &resolved.tag)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
+        } else {
+            None
+        };
+        let local_digest = self
+            .comparable_local_digest(
+                container,
+                &resolved,
+                &lookup,
+                remote_digest.as_deref(),
+                registry,
+            )
+            .await?;
+        container.image.digest.value = local_digest.clone();
+        let kind = UpdateKind::classify(
+            &resolved.tag,
+            &selection,
+            watch_digest,
+            local_digest.as_deref(),
+            remote_digest.as_deref(),
+        );
+        let result_tag = selection.update_tag().unwrap_or(&resolved.tag).to_owned();
+        container.result = Some(UpdateResult {
+            link: labels
+                .link_template
+                .as_ref()
+                .map(|template| render_link(template, &result_tag, &rules.transform(&result_tag))),
+            tag: Some(result_tag),
+            digest: match selection.outcome {
+                Outcome::Update { .. } => None,
+                _ => remote_digest,
+            },
+            created: None,
+        });
+        self.apply_policy(container, kind, identity).await
+    }
+
+    /// The local digest to compare with the registry's. When the index digests differ, the
+    /// container's own platform image may still be the same (another platform was added): then
+    /// the two are resolved through their platform manifests, once per change.
+    async fn comparable_local_digest(
+        &self,
+        container: &Container,
+        resolved: &ResolvedImage,
+        lookup: &ImageReference,
+        remote: Option<&str>,
+        registry: &CycleCache<'_>,
+    ) -> Result<Option<String>, String> {
+        let (Some(local), Some(remote)) = (resolved.repo_digest.as_deref(), remote) else {
+            return Ok(resolved.repo_digest.clone());
+        };
+        if local == remote {
+            return Ok(Some(local.to_owned()));
+        }
+        let key = (
+            lookup.repository_path(),
+            resolved.tag.clone(),
+            local.to_owned(),
+        );
+        let memo = lock(&self.digests).get(&key).cloned();
+        let same = match memo {
+            Some((memo_remote, same)) if memo_remote == remote => same,
+            _ => {
+                let platform = container.image.platform();
+                let theirs = registry.platform_manifest(lookup, remote, &platform).await;
+                let ours = registry.platform_manifest(lookup, local, &platform).await;
+                let same = match (theirs, ours) {
+                    (Ok(theirs), Ok(ours)) => theirs.digest == ours.digest,
+                    (Err(e @ RegistryError::PlatformNotFound { .. }), _) => {
+                        return Err(e.to_string());
+                    }
+                    // The old manifest may be gone from the registry: the image changed.
+                    _ => false,
+                };
+                lock(&self.digests).insert(key, (remote.to_owned(), same));
+                same
+            }
+        };
+        Ok(Some(if same {
+            remote.to_owned()
+        } else {
+            local.to_owned()
+        }))
+    }
+
+    async fn apply_policy(
+        &self,
+        container: &mut Container,
+        kind: UpdateKind,
+        identity: &str,
+    ) -> Result<(), String> {
+        let now = self.clock.now();
+        let first_seen = match &kind.remote_value {
+            Some(value) if kind.is_update() => Some(
+                self.store
+                    .record_first_seen(
+                        &CandidateKey {
+                            identity: identity.to_owned(),
+                            value: value.clone(),
+                        },
+                        now,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+            _ => None,
+        };
+        container.update_available = kind.is_update()
+            && container
+                .update_policy
+                .suppression(&kind, first_seen, now)
+                .is_none();
+        container.update_kind = kind;
+        Ok(())
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

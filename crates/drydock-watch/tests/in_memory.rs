@@ -1,0 +1,394 @@
+//! The watch cycle over the testkit's adapters: what a cycle decides, stores and announces.
+//! (The same cycle runs against a real engine and registry in `tests/engine.rs`.)
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use drydock_core::model::{ContainerStatus, KindOfUpdate};
+use drydock_core::policy::{PolicyChange, UpdatePolicy};
+use drydock_core::ports::{ImageDetails, RegistryError, RuntimeEventKind, Store};
+use drydock_core::version::SemverDiff;
+use drydock_testkit::{FakeRuntime, InMemoryRegistry, InMemoryStore, ManualClock};
+use drydock_watch::{WatchEvent, Watcher, WatcherSettings};
+
+/// A well-formed sha256 digest derived from a name (FNV-1a, repeated).
+fn digest(name: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("sha256:{hash:016x}{hash:016x}{hash:016x}{hash:016x}")
+}
+
+struct World {
+    runtime: Arc<FakeRuntime>,
+    registry: Arc<InMemoryRegistry>,
+    store: Arc<InMemoryStore>,
+    clock: Arc<ManualClock>,
+    watcher: Arc<Watcher>,
+}
+
+fn world(settings: WatcherSettings) -> World {
+    let runtime = Arc::new(FakeRuntime::new());
+    let registry = Arc::new(InMemoryRegistry::new());
+    let store = Arc::new(InMemoryStore::new());
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    ));
+    let watcher = Arc::new(Watcher::new(
+        settings,
+        runtime.clone(),
+        registry.clone(),
+        store.clone(),
+        clock.clone(),
+    ));
+    World {
+        runtime,
+        registry,
+        store,
+        clock,
+        watcher,
+    }
+}
+
+impl World {
+    /// Pushes tags (each with its own digest) and runs a container on the first.
+    fn app(&self, name: &str, repo: &str, tags: &[&str], labels: &[(&str, &str)]) -> String {
+        let image = format!("registry.example/{repo}:{}", tags[0])
+            .parse()
+            .unwrap();
+        for tag in tags {
+            self.registry
+                .push(&image, tag, &digest(&format!("{repo}-{tag}")));
+        }
+        self.runtime.add_image(ImageDetails {
+            id: format!("sha256:local-{repo}-{}", tags[0]),
+            repo_tags: vec![format!("registry.example/{repo}:{}", tags[0])],
+            repo_digests: vec![format!(
+                "registry.example/{repo}@{}",
+                digest(&format!("{repo}-{}", tags[0]))
+            )],
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            ..ImageDetails::default()
+        });
+        let labels: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.runtime.add_container(
+            name,
+            &format!("registry.example/{repo}:{}", tags[0]),
+            labels,
+            ContainerStatus::Running,
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_cycle_classifies_each_container() {
+    let w = world(WatcherSettings::new("local"));
+    w.app("major", "major", &["1.2.3", "1.2.4", "2.0.0"], &[]);
+    w.app("minor", "minor", &["1.2.3", "1.3.0"], &[]);
+    w.app("current", "current", &["2.0.0", "1.9.0"], &[]);
+    w.app("floating", "floating", &["latest"], &[]);
+    w.app(
+        "filtered",
+        "filtered",
+        &["1.2.3", "1.2.4", "2.0.0"],
+        &[("dd.tag.include", r"^1\.")],
+    );
+    let report = w.watcher.watch_all().await.unwrap();
+    let by_name = |n: &str| {
+        report
+            .containers
+            .iter()
+            .find(|c| c.name == n)
+            .unwrap()
+            .clone()
+    };
+
+    let major = by_name("major");
+    assert!(major.update_available);
+    assert_eq!(major.update_kind.kind, KindOfUpdate::Tag);
+    assert_eq!(major.update_kind.semver_diff, Some(SemverDiff::Major));
+    assert_eq!(major.result.unwrap().tag.as_deref(), Some("2.0.0"));
+    assert_eq!(
+        by_name("minor").update_kind.semver_diff,
+        Some(SemverDiff::Minor)
+    );
+    assert_eq!(
+        by_name("filtered").update_kind.remote_value.as_deref(),
+        Some("1.2.4")
+    );
+    let current = by_name("current");
+    assert!(!current.update_available);
+    assert_eq!(current.result.unwrap().tag.as_deref(), Some("2.0.0"));
+
+    // `latest` re-pushed with other content: a digest update.
+    let floating = by_name("floating");
+    assert!(!floating.update_available);
+    let image = "registry.example/floating:latest".parse().unwrap();
+    w.registry
+        .push(&image, "latest", &digest("floating-latest-v2"));
+    let report = w.watcher.watch_all().await.unwrap();
+    let floating = report
+        .containers
+        .iter()
+        .find(|c| c.name == "floating")
+        .unwrap();
+    assert!(floating.update_available);
+    assert_eq!(floating.update_kind.kind, KindOfUpdate::Digest);
+    assert_eq!(
+        floating.update_kind.remote_value,
+        Some(digest("floating-latest-v2"))
+    );
+    assert_eq!(report.updates, 4);
+}
+
+#[tokio::test]
+async fn containers_sharing_an_image_share_its_requests() {
+    let w = world(WatcherSettings::new("local"));
+    for i in 0..5 {
+        w.app(&format!("web{i}"), "web", &["1.0.0", "1.1.0"], &[]);
+    }
+    w.watcher.watch_all().await.unwrap();
+    let requests = w.registry.requests();
+    assert_eq!(
+        (
+            requests.tag_lists,
+            requests.manifest_heads,
+            requests.manifest_gets
+        ),
+        (1, 1, 0)
+    );
+}
+
+#[tokio::test]
+async fn one_failing_registry_fails_only_its_containers_and_keeps_their_last_result() {
+    let w = world(WatcherSettings::new("local"));
+    w.app("healthy", "healthy", &["1.0.0", "1.1.0"], &[]);
+    w.app("flaky", "flaky", &["1.0.0", "2.0.0"], &[]);
+    let first = w.watcher.watch_all().await.unwrap();
+    assert_eq!(first.errors, 0);
+
+    let flaky = "registry.example/flaky:1.0.0".parse().unwrap();
+    w.registry.break_repository(
+        &flaky,
+        RegistryError::Unavailable {
+            registry: "registry.example".into(),
+            reason: "HTTP 503".into(),
+        },
+    );
+    let report = w.watcher.watch_all().await.unwrap();
+    assert_eq!(report.errors, 1);
+    let flaky = report
+        .containers
+        .iter()
+        .find(|c| c.name == "flaky")
+        .unwrap();
+    assert!(flaky.error.as_ref().unwrap().message.contains("503"));
+    assert!(flaky.update_available, "the last good result is kept");
+    assert_eq!(flaky.result.as_ref().unwrap().tag.as_deref(), Some("2.0.0"));
+    let healthy = report
+        .containers
+        .iter()
+        .find(|c| c.name == "healthy")
+        .unwrap();
+    assert!(healthy.error.is_none() && healthy.update_available);
+}
+
+#[tokio::test]
+async fn bad_labels_are_a_container_error_not_a_cycle_failure() {
+    let w = world(WatcherSettings::new("local"));
+    w.app(
+        "broken",
+        "broken",
+        &["1.0.0"],
+        &[("dd.tag.include", "(unclosed")],
+    );
+    w.app("fine", "fine", &["1.0.0", "1.0.1"], &[]);
+    let report = w.watcher.watch_all().await.unwrap();
+    let broken = report
+        .containers
+        .iter()
+        .find(|c| c.name == "broken")
+        .unwrap();
+    assert!(broken.error.as_ref().unwrap().message.contains("(unclosed"));
+    assert!(
+        report
+            .containers
+            .iter()
+            .any(|c| c.name == "fine" && c.update_available)
+    );
+}
+
+#[tokio::test]
+async fn watch_labels_and_defaults() {
+    let w = world(WatcherSettings {
+        watch_by_default: false,
+        ..WatcherSettings::new("local")
+    });
+    w.app("opted-in", "a", &["1.0.0"], &[("dd.watch", "true")]);
+    w.app("wud-opted-in", "b", &["1.0.0"], &[("wud.watch", "true")]);
+    w.app("silent", "c", &["1.0.0"], &[]);
+    let names: Vec<String> = w
+        .watcher
+        .watch_all()
+        .await
+        .unwrap()
+        .containers
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["opted-in", "wud-opted-in"]);
+
+    let w = world(WatcherSettings::new("local"));
+    w.app("skipped", "a", &["1.0.0"], &[("dd.watch", "false")]);
+    w.app("watched", "b", &["1.0.0"], &[]);
+    let names: Vec<String> = w
+        .watcher
+        .watch_all()
+        .await
+        .unwrap()
+        .containers
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["watched"]);
+}
+
+#[tokio::test]
+async fn policies_suppress_and_events_announce() {
+    let w = world(WatcherSettings::new("local"));
+    w.app("app", "app", &["1.0.0", "1.1.0"], &[]);
+    let mut events = w.watcher.subscribe();
+    w.watcher.watch_all().await.unwrap();
+    assert!(matches!(
+        events.try_recv(),
+        Ok(WatchEvent::ContainerAdded(_))
+    ));
+    assert!(matches!(events.try_recv(), Ok(WatchEvent::UpdateAvailable(c)) if c.name == "app"));
+
+    // Skip the offered tag: no longer available; a newer candidate is offered again.
+    let container = w.store.containers().await.unwrap().pop().unwrap();
+    let mut policy = UpdatePolicy::default();
+    policy
+        .apply(
+            PolicyChange::SkipCurrent,
+            &container.update_kind,
+            w.clock.now_for_test(),
+        )
+        .unwrap();
+    w.store.save_policy("local/app", &policy).await.unwrap();
+    let report = w.watcher.watch_all().await.unwrap();
+    assert!(!report.containers[0].update_available);
+    let image = "registry.example/app:1.0.0".parse().unwrap();
+    w.registry.push(&image, "1.2.0", &digest("app-1.2.0"));
+    let report = w.watcher.watch_all().await.unwrap();
+    assert!(report.containers[0].update_available);
+    assert_eq!(
+        report.containers[0].update_kind.remote_value.as_deref(),
+        Some("1.2.0")
+    );
+}
+
+#[tokio::test]
+async fn maturity_waits_from_first_sight() {
+    let w = world(WatcherSettings::new("local"));
+    w.app("app", "app", &["1.0.0", "1.1.0"], &[]);
+    let policy = UpdatePolicy {
+        maturity_mode: Some(drydock_core::policy::MaturityMode::Mature),
+        maturity_min_age_days: Some(3),
+        ..UpdatePolicy::default()
+    };
+    w.store.save_policy("local/app", &policy).await.unwrap();
+    assert!(!w.watcher.watch_all().await.unwrap().containers[0].update_available);
+    w.clock.advance(chrono::Duration::days(2));
+    assert!(!w.watcher.watch_all().await.unwrap().containers[0].update_available);
+    w.clock.advance(chrono::Duration::days(1));
+    assert!(w.watcher.watch_all().await.unwrap().containers[0].update_available);
+}
+
+#[tokio::test]
+async fn engine_events_are_applied_without_the_registry() {
+    let w = world(WatcherSettings::new("local"));
+    let id = w.app("app", "app", &["1.0.0", "1.1.0"], &[]);
+    w.watcher.watch_all().await.unwrap();
+    w.registry.reset_requests();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let follower = tokio::spawn({
+        let watcher = w.watcher.clone();
+        async move { watcher.follow_events(stop_rx).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    use drydock_core::ports::ContainerRuntime as _;
+    w.runtime
+        .stop_container(&id, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let gone = wait_for(|| async { w.store.container(&id).await.unwrap().is_none() }).await;
+    assert!(
+        gone,
+        "a stopped container leaves the store without WATCHALL"
+    );
+
+    w.runtime.start_container(&id).await.unwrap();
+    let back = wait_for(|| async { w.store.container(&id).await.unwrap().is_some() }).await;
+    assert!(back);
+    w.runtime.rename_container(&id, "renamed").await.unwrap();
+    let renamed = wait_for(|| async {
+        w.store
+            .container(&id)
+            .await
+            .unwrap()
+            .is_some_and(|c| c.name == "renamed")
+    })
+    .await;
+    assert!(renamed);
+    w.runtime.remove_container(&id, true).await.unwrap();
+    assert!(wait_for(|| async { w.store.container(&id).await.unwrap().is_none() }).await);
+    assert_eq!(
+        w.registry.requests().tag_lists,
+        1,
+        "only the re-added container asked the registry"
+    );
+
+    // The engine restarts: events reconnect and a catch-up watch runs.
+    w.runtime.disconnect();
+    let id2 = w.app("late", "late", &["1.0.0"], &[]);
+    w.runtime.reconnect();
+    assert!(wait_for(|| async { w.store.container(&id2).await.unwrap().is_some() }).await);
+    w.runtime.emit(RuntimeEventKind::Die, &id2, Some("late"));
+    let _ = stop_tx.send(true);
+    follower.await.unwrap();
+}
+
+async fn wait_for<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+trait NowForTest {
+    fn now_for_test(&self) -> chrono::DateTime<Utc>;
+}
+
+impl NowForTest for ManualClock {
+    fn now_for_test(&self) -> chrono::DateTime<Utc> {
+        use drydock_core::ports::Clock as _;
+        self.now()
+    }
+}
