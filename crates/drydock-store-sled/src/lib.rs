@@ -1,0 +1,245 @@
+//! drydock's [`Store`] port on [sled](https://docs.rs/sled/0.34.7), an embedded database.
+//!
+//! Records are JSON in four trees: `containers` (by id), `policies` (by container identity),
+//! `first_seen` (by identity and candidate), and `meta` (the schema version). A write returns only
+//! after sled has flushed it to disk, so an acknowledged write survives a crash of the process.
+//! Opening a store written by a newer drydock is refused rather than guessed at.
+//!
+//! # Example
+//!
+//! ```
+//! use drydock_core::ports::Store;
+//! use drydock_store_sled::SledStore;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let dir = std::env::temp_dir().join(format!("drydock-doc-{}", std::process::id()));
+//! let store = SledStore::open(&dir).unwrap();
+//! assert!(store.containers().await.unwrap().is_empty());
+//! # drop(store);
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # });
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use drydock_core::model::Container;
+use drydock_core::policy::UpdatePolicy;
+use drydock_core::ports::{CandidateKey, Store, StoreError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The record format this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// sled could not open the directory (permissions, lock held by another drydock, damage).
+    #[error("cannot open the store at {path}: {reason}")]
+    Sled {
+        /// The store directory.
+        path: PathBuf,
+        /// sled's explanation.
+        reason: String,
+    },
+    /// The store was written by a newer drydock.
+    #[error(
+        "the store at {path} has schema version {found}; this drydock reads up to {SCHEMA_VERSION}: upgrade drydock or restore a backup"
+    )]
+    NewerSchema {
+        /// The store directory.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+    },
+    /// The schema version record is unreadable.
+    #[error("the store at {path} has an unreadable schema version")]
+    BadSchema {
+        /// The store directory.
+        path: PathBuf,
+    },
+}
+
+/// A [`Store`] in a sled database directory.
+#[derive(Clone, Debug)]
+pub struct SledStore {
+    db: sled::Db,
+    containers: sled::Tree,
+    policies: sled::Tree,
+    first_seen: sled::Tree,
+    path: PathBuf,
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the store in `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        let sled_error = |e: sled::Error| OpenError::Sled {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let db = sled::Config::new()
+            .path(&path)
+            // Writes are flushed explicitly before they are acknowledged; the background flush
+            // only bounds what a crash between two writes could lose.
+            .flush_every_ms(Some(1000))
+            .open()
+            .map_err(sled_error)?;
+        let meta = db.open_tree("meta").map_err(sled_error)?;
+        match meta.get(SCHEMA_KEY).map_err(sled_error)? {
+            None => {
+                meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())
+                    .map_err(sled_error)?;
+                db.flush().map_err(sled_error)?;
+            }
+            Some(raw) => {
+                let found: u32 = std::str::from_utf8(&raw)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| OpenError::BadSchema { path: path.clone() })?;
+                if found > SCHEMA_VERSION {
+                    return Err(OpenError::NewerSchema { path, found });
+                }
+            }
+        }
+        Ok(Self {
+            containers: db.open_tree("containers").map_err(sled_error)?,
+            policies: db.open_tree("policies").map_err(sled_error)?,
+            first_seen: db.open_tree("first_seen").map_err(sled_error)?,
+            db,
+            path,
+        })
+    }
+
+    /// The store directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(unavailable)
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await.map(|_| ()).map_err(unavailable)
+    }
+}
+
+fn unavailable(e: sled::Error) -> StoreError {
+    StoreError::Unavailable {
+        reason: e.to_string(),
+    }
+}
+
+fn encode<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], raw: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn first_seen_key(candidate: &CandidateKey) -> Vec<u8> {
+    // Identities and values cannot contain NUL, so it separates them unambiguously.
+    let mut key = candidate.identity.as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(candidate.value.as_bytes());
+    key
+}
+
+#[async_trait]
+impl Store for SledStore {
+    async fn save_container(&self, container: &Container) -> Result<(), StoreError> {
+        let value = encode(&container.id, container)?;
+        self.containers
+            .insert(container.id.as_bytes(), value)
+            .map_err(unavailable)?;
+        self.flush().await
+    }
+
+    async fn container(&self, id: &str) -> Result<Option<Container>, StoreError> {
+        match self.containers.get(id.as_bytes()).map_err(unavailable)? {
+            Some(raw) => decode(id.as_bytes(), &raw).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn containers(&self) -> Result<Vec<Container>, StoreError> {
+        self.containers
+            .iter()
+            .map(|entry| {
+                let (key, raw) = entry.map_err(unavailable)?;
+                decode(&key, &raw)
+            })
+            .collect()
+    }
+
+    async fn remove_container(&self, id: &str) -> Result<bool, StoreError> {
+        let removed = self.containers.remove(id.as_bytes()).map_err(unavailable)?;
+        self.flush().await?;
+        Ok(removed.is_some())
+    }
+
+    async fn policy(&self, identity: &str) -> Result<UpdatePolicy, StoreError> {
+        match self
+            .policies
+            .get(identity.as_bytes())
+            .map_err(unavailable)?
+        {
+            Some(raw) => decode(identity.as_bytes(), &raw),
+            None => Ok(UpdatePolicy::default()),
+        }
+    }
+
+    async fn save_policy(&self, identity: &str, policy: &UpdatePolicy) -> Result<(), StoreError> {
+        if policy.is_empty() {
+            self.policies
+                .remove(identity.as_bytes())
+                .map_err(unavailable)?;
+        } else {
+            let value = encode(identity, policy)?;
+            self.policies
+                .insert(identity.as_bytes(), value)
+                .map_err(unavailable)?;
+        }
+        self.flush().await
+    }
+
+    async fn record_first_seen(
+        &self,
+        candidate: &CandidateKey,
+        at: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        let key = first_seen_key(candidate);
+        let mut earliest = at;
+        // Compare-and-swap so concurrent sightings keep the earliest.
+        let updated = self
+            .first_seen
+            .fetch_and_update(&key, |old| {
+                let old_time = old.and_then(|raw| decode::<DateTime<Utc>>(&[], raw).ok());
+                let keep = match old_time {
+                    Some(t) if t <= at => t,
+                    _ => at,
+                };
+                serde_json::to_vec(&keep).ok()
+            })
+            .map_err(unavailable)?;
+        if let Some(old) = updated.and_then(|raw| decode::<DateTime<Utc>>(&key, &raw).ok()) {
+            earliest = earliest.min(old);
+        }
+        self.flush().await?;
+        Ok(earliest)
+    }
+}
