@@ -165,7 +165,11 @@ impl<'a> Version<'a> {
     /// assert!(Version::parse("sha-1a2b3c4").is_none());
     /// ```
     pub fn parse(tag: &'a str) -> Option<Self> {
-        if tag.is_empty() || tag.len() > 128 || looks_like_commit(tag) {
+        // Only characters a tag may hold: `sha256:…` (a digest) or `a b` are not versions.
+        let tag_like = tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+' | b'~'));
+        if tag.is_empty() || tag.len() > 128 || !tag_like || looks_like_commit(tag) {
             return None;
         }
         let bytes = tag.as_bytes();
@@ -763,6 +767,8 @@ mod tests {
             "1.2.3.4.5.6.7.8.9",
             "1234567890123456789012",
             "my tag 1",
+            "sha256:76d6b18da1f244887ef40d245630b8867d879f57f75e568c7ee4dd04dd3c2239",
+            "1.2.3@x",
         ] {
             assert!(Version::parse(tag).is_none(), "{tag} should not parse");
         }
