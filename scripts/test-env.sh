@@ -51,6 +51,19 @@ wait_for() {
 
 start_docker() {
     if docker info >/dev/null 2>&1; then return; fi
+    # A dockerd that is still starting or stopping: let it finish before deciding.
+    for _ in $(seq 60); do
+        pgrep -x dockerd >/dev/null || break
+        if docker info >/dev/null 2>&1; then return; fi
+        sleep 0.5
+    done
+    if pgrep -x dockerd >/dev/null; then
+        log "a dockerd runs but does not answer; stopping it"
+        pkill -TERM -x dockerd || true
+        for _ in $(seq 60); do pgrep -x dockerd >/dev/null || break; sleep 0.5; done
+    fi
+    # No dockerd runs, so a pid file left by one that was killed is stale.
+    rm -f /var/run/docker.pid
     log "starting dockerd"
     nohup dockerd --iptables=false --bridge=none --host unix:///var/run/docker.sock \
         >"$ENV_DIR/dockerd.log" 2>&1 &
