@@ -31,6 +31,8 @@
 
 mod clock;
 pub mod contract;
+#[cfg(feature = "engine")]
+pub mod engine;
 mod notifier;
 mod registry;
 mod runtime;

@@ -408,7 +408,17 @@ impl Watcher {
             .inspect_image(image_key)
             .await
             .map_err(|e| format!("inspecting the image: {e}"))?;
-        let resolved = resolve_image(&summary.image, &details.repo_tags, &details.repo_digests)
+        // When the tag a container was created from has moved to a newer image, engines list the
+        // container by image id; the container's own configuration still names the reference.
+        let mut created_from = summary.image.clone();
+        if drydock_core::image_ref::is_image_id(&created_from)
+            && let Ok(spec) = self.runtime.inspect_container(&summary.id).await
+            && !spec.image.is_empty()
+            && !drydock_core::image_ref::is_image_id(&spec.image)
+        {
+            created_from = spec.image;
+        }
+        let resolved = resolve_image(&created_from, &details.repo_tags, &details.repo_digests)
             .map_err(|e| e.to_string())?;
         let rules = TagRules::builder()
             .include(labels.include.clone().unwrap_or_default())

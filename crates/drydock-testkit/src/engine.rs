@@ -1,0 +1,197 @@
+//! Helpers for tests against the real test environment (`scripts/test-env.sh`): a Docker engine
+//! and a registry on `127.0.0.1:5000`. They drive the `docker` CLI, the way a user would, to make
+//! the world the adapter under test then observes. Everything made is named uniquely, labelled
+//! `dd.test=<name>`, and removed on drop.
+//!
+//! Only with the `engine` feature; never used by drydock itself.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The anonymous registry of the test environment.
+pub const REGISTRY: &str = "127.0.0.1:5000";
+
+/// A name no other test, process or earlier run uses (lower case, Docker-safe).
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs `docker` with `args`; returns trimmed stdout, or stderr as the error.
+pub fn docker(args: &[&str]) -> Result<String, String> {
+    let output = Command::new("docker")
+        .args(args)
+        .output()
+        .map_err(|e| format!("running docker: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    } else {
+        Err(format!(
+            "docker {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// Like [`docker`], failing the test on error.
+///
+/// # Panics
+///
+/// When the command fails.
+pub fn must(args: &[&str]) -> String {
+    docker(args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn busybox() -> PathBuf {
+    ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("busybox-static is missing: run scripts/test-env.sh"))
+}
+
+/// An image made with `docker import` from a static busybox and a file of unique content, so
+/// every tag has its own digest. Removed from the engine on drop.
+#[derive(Debug)]
+pub struct TestImage {
+    /// The reference, `127.0.0.1:5000/drydock-test/<repo>:<tag>`.
+    pub reference: String,
+}
+
+impl TestImage {
+    /// Builds `127.0.0.1:5000/drydock-test/{repo}:{tag}`. Containers run `/bin/sh -c ...` from it.
+    ///
+    /// # Panics
+    ///
+    /// When the image cannot be built.
+    pub fn build(repo: &str, tag: &str) -> Self {
+        let reference = format!("{REGISTRY}/drydock-test/{repo}:{tag}");
+        let dir = std::env::temp_dir().join(unique("drydock-image"));
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::copy(busybox(), bin.join("busybox")).unwrap_or_else(|e| panic!("{e}"));
+        for applet in ["sh", "sleep", "echo", "cat", "true", "false"] {
+            let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
+        }
+        std::fs::write(
+            dir.join("content"),
+            format!("{reference} {}", unique("content")),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let script = format!(
+            "tar -C {} -c . | docker import -c 'ENV PATH=/bin' -c 'CMD [\"/bin/sleep\", \"3600\"]' - {reference}",
+            dir.display()
+        );
+        let output = Command::new("sh").arg("-c").arg(&script).output();
+        let _ = std::fs::remove_dir_all(&dir);
+        match output {
+            Ok(o) if o.status.success() => Self { reference },
+            Ok(o) => panic!("docker import: {}", String::from_utf8_lossy(&o.stderr)),
+            Err(e) => panic!("docker import: {e}"),
+        }
+    }
+
+    /// Pushes the image to the test registry; returns the registry digest.
+    ///
+    /// # Panics
+    ///
+    /// When the push fails.
+    pub fn push(&self) -> String {
+        must(&["push", "-q", &self.reference]);
+        self.repo_digest()
+            .unwrap_or_else(|| panic!("{} has no RepoDigest after push", self.reference))
+    }
+
+    /// The image's registry digest, once pushed or pulled.
+    pub fn repo_digest(&self) -> Option<String> {
+        let digests = docker(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .RepoDigests}}",
+            &self.reference,
+        ])
+        .ok()?;
+        let list: Vec<String> = digests
+            .trim_matches(['[', ']'])
+            .split(',')
+            .map(|d| d.trim().trim_matches('"').to_owned())
+            .filter(|d| !d.is_empty())
+            .collect();
+        list.iter()
+            .find_map(|d| d.split_once('@').map(|(_, digest)| digest.to_owned()))
+    }
+
+    /// The local image id.
+    pub fn id(&self) -> String {
+        must(&["image", "inspect", "-f", "{{.Id}}", &self.reference])
+    }
+}
+
+impl Drop for TestImage {
+    fn drop(&mut self) {
+        let _ = docker(&["rmi", "-f", &self.reference]);
+    }
+}
+
+/// A container started for a test (`--network none`), removed on drop.
+#[derive(Debug)]
+pub struct TestContainer {
+    /// The container id.
+    pub id: String,
+    /// Its unique name.
+    pub name: String,
+}
+
+impl TestContainer {
+    /// Runs `image` detached as `name`, labelled `dd.test=<name>` plus `labels`, running `sh -c
+    /// script` (a script that ends in `sleep 3600` keeps it up).
+    ///
+    /// # Panics
+    ///
+    /// When the container cannot start.
+    pub fn run(name: &str, image: &str, labels: &[(&str, &str)], script: &str) -> Self {
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "-d".into(),
+            "--network".into(),
+            "none".into(),
+            "--name".into(),
+            name.into(),
+            "--label".into(),
+            format!("dd.test={name}"),
+        ];
+        for (key, value) in labels {
+            args.push("--label".into());
+            args.push(format!("{key}={value}"));
+        }
+        args.extend([
+            image.to_owned(),
+            "/bin/sh".into(),
+            "-c".into(),
+            script.to_owned(),
+        ]);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let id = must(&refs);
+        Self {
+            id,
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl Drop for TestContainer {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.id]);
+    }
+}
