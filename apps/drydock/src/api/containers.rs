@@ -1,0 +1,431 @@
+//! `/api/containers`: the Container API, as the seed specifies it.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use drydock_core::model::Container;
+use drydock_core::policy::PolicyChange;
+use drydock_core::ports::{CandidateKey, LogOptions, RuntimeError};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, ApiResult, State};
+
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/containers", web::get().to(list))
+        .route("/api/containers/", web::get().to(list))
+        .route("/api/containers/watch", web::post().to(watch_all))
+        .route("/api/containers/{id}", web::get().to(get))
+        .route("/api/containers/{id}", web::delete().to(delete))
+        .route("/api/containers/{id}/triggers", web::get().to(triggers))
+        .route(
+            "/api/containers/{id}/triggers/{kind}/{name}",
+            web::post().to(run_trigger),
+        )
+        .route(
+            "/api/containers/{id}/triggers/{kind}/{name}/{agent}",
+            web::post().to(run_trigger_agent),
+        )
+        .route("/api/containers/{id}/watch", web::post().to(watch_one))
+        .route("/api/containers/{id}/update", web::post().to(update))
+        .route(
+            "/api/containers/{id}/update-policy",
+            web::patch().to(update_policy),
+        )
+        .route(
+            "/api/containers/{id}/vulnerabilities",
+            web::get().to(vulnerabilities),
+        )
+        .route("/api/containers/{id}/scan", web::post().to(scan))
+        .route("/api/containers/{id}/sbom", web::get().to(sbom))
+        .route("/api/containers/{id}/logs", web::get().to(logs))
+        .route("/api/containers/{id}/start", web::post().to(start))
+        .route("/api/containers/{id}/stop", web::post().to(stop))
+        .route("/api/containers/{id}/restart", web::post().to(restart))
+        .route("/api/containers/{id}/preview", web::post().to(preview))
+        .route("/api/containers/{id}/backups", web::get().to(backups))
+        .route("/api/containers/{id}/rollback", web::post().to(rollback));
+}
+
+async fn find(state: &State, id: &str) -> ApiResult<Container> {
+    state
+        .store
+        .container(id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::not_found("Container not found"))
+}
+
+fn identity(container: &Container) -> String {
+    format!("{}/{}", container.watcher, container.name)
+}
+
+async fn list(state: State) -> ApiResult<HttpResponse> {
+    let containers = state.store.containers().await.map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(containers))
+}
+
+async fn watch_all(state: State) -> ApiResult<HttpResponse> {
+    let containers = state.watch_all().await.map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(containers))
+}
+
+async fn get(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(find(&state, &id).await?))
+}
+
+async fn watch_one(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let container = find(&state, &id).await?;
+    let watcher = state
+        .watcher_of(&container)
+        .ok_or_else(|| ApiError::not_found(format!("watcher {} not found", container.watcher)))?;
+    match watcher.watch_one(&container.id).await {
+        Ok(container) => Ok(HttpResponse::Ok().json(container)),
+        Err(drydock_watch::WatchError::NotFound(_)) => {
+            Err(ApiError::not_found("Container not found"))
+        }
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+async fn triggers(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    find(&state, &id).await?;
+    // No notification or action trigger is configurable in this version.
+    Ok(HttpResponse::Ok().json(json!([])))
+}
+
+async fn run_trigger(
+    state: State,
+    path: web::Path<(String, String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (id, kind, name) = path.into_inner();
+    find(&state, &id).await?;
+    Err(ApiError::not_found(format!(
+        "Trigger not found: {kind}.{name}"
+    )))
+}
+
+async fn run_trigger_agent(
+    state: State,
+    path: web::Path<(String, String, String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (id, kind, name, _agent) = path.into_inner();
+    run_trigger(state, web::Path::from((id, kind, name))).await
+}
+
+fn require_actions(state: &State) -> ApiResult<()> {
+    if state.config.feature_container_actions {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Container actions are disabled (DD_SERVER_FEATURE_CONTAINERACTIONS=false)",
+        ))
+    }
+}
+
+fn not_yet(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        format!("{what} is not available in this version of drydock yet"),
+    )
+}
+
+async fn update(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let container = find(&state, &id).await?;
+    require_actions(&state)?;
+    if !container.update_kind.is_update() {
+        return Err(ApiError::bad_request(
+            "No update available for this container",
+        ));
+    }
+    Err(not_yet("Updating containers"))
+}
+
+async fn preview(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    find(&state, &id).await?;
+    Err(not_yet("Update preview"))
+}
+
+async fn backups(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    find(&state, &id).await?;
+    // drydock has made no update, so there is no backup yet.
+    Ok(HttpResponse::Ok().json(json!([])))
+}
+
+async fn rollback(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    find(&state, &id).await?;
+    require_actions(&state)?;
+    Err(not_yet("Rollback"))
+}
+
+/// The body of `PATCH /update-policy`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyBody {
+    action: Option<String>,
+    days: Option<serde_json::Value>,
+    snooze_until: Option<String>,
+}
+
+async fn update_policy(
+    state: State,
+    id: web::Path<String>,
+    body: web::Json<PolicyBody>,
+) -> ApiResult<HttpResponse> {
+    let mut container = find(&state, &id).await?;
+    let body = body.into_inner();
+    let action = body.action.ok_or_else(|| {
+        ApiError::bad_request(
+            "action is required: skip-current, clear-skips, snooze, unsnooze or clear",
+        )
+    })?;
+    let change = match action.as_str() {
+        "skip-current" => PolicyChange::SkipCurrent,
+        "clear-skips" => PolicyChange::ClearSkips,
+        "unsnooze" => PolicyChange::Unsnooze,
+        "clear" => PolicyChange::Clear,
+        "snooze" => match (body.days, body.snooze_until) {
+            (Some(days), None) => {
+                let days = days
+                    .as_u64()
+                    .and_then(|d| u32::try_from(d).ok())
+                    .ok_or_else(|| ApiError::bad_request("days must be a whole number of days"))?;
+                PolicyChange::SnoozeDays(days)
+            }
+            (None, Some(until)) => {
+                PolicyChange::SnoozeUntil(until.parse::<DateTime<Utc>>().map_err(|_| {
+                    ApiError::bad_request("snoozeUntil must be an ISO 8601 date-time")
+                })?)
+            }
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad_request("give days or snoozeUntil, not both"));
+            }
+            (None, None) => return Err(ApiError::bad_request("snooze needs days or snoozeUntil")),
+        },
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "action `{other}` is not one of: skip-current, clear-skips, snooze, unsnooze, clear"
+            )));
+        }
+    };
+    let now = Utc::now();
+    let identity = identity(&container);
+    let mut policy = state
+        .store
+        .policy(&identity)
+        .await
+        .map_err(ApiError::internal)?;
+    policy
+        .apply(change, &container.update_kind, now)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // The policy is acknowledged only once it is durable.
+    state
+        .store
+        .save_policy(&identity, &policy)
+        .await
+        .map_err(ApiError::internal)?;
+    let first_seen = match &container.update_kind.remote_value {
+        Some(value) if container.update_kind.is_update() => Some(
+            state
+                .store
+                .record_first_seen(
+                    &CandidateKey {
+                        identity: identity.clone(),
+                        value: value.clone(),
+                    },
+                    now,
+                )
+                .await
+                .map_err(ApiError::internal)?,
+        ),
+        _ => None,
+    };
+    container.update_available = container.update_kind.is_update()
+        && policy
+            .suppression(&container.update_kind, first_seen, now)
+            .is_none();
+    container.update_policy = policy;
+    state
+        .store
+        .save_container(&container)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(container))
+}
+
+async fn vulnerabilities(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    find(&state, &id).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "not-scanned",
+        "summary": { "unknown": 0, "low": 0, "medium": 0, "high": 0, "critical": 0 },
+        "vulnerabilities": [],
+    })))
+}
+
+async fn scan(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    find(&state, &id).await?;
+    Err(ApiError::bad_request(
+        "Security scanner is not configured (DD_SECURITY_SCANNER)",
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct SbomQuery {
+    format: Option<String>,
+}
+
+async fn sbom(
+    state: State,
+    id: web::Path<String>,
+    query: web::Query<SbomQuery>,
+) -> ApiResult<HttpResponse> {
+    find(&state, &id).await?;
+    if let Some(format) = &query.format
+        && !["spdx-json", "cyclonedx-json"].contains(&format.as_str())
+    {
+        return Err(ApiError::bad_request(format!(
+            "format `{format}` is not one of: spdx-json, cyclonedx-json"
+        )));
+    }
+    Err(ApiError::bad_request(
+        "Security scanner is not configured (DD_SECURITY_SCANNER)",
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct LogsQuery {
+    tail: Option<String>,
+    since: Option<String>,
+    timestamps: Option<String>,
+}
+
+async fn logs(
+    state: State,
+    id: web::Path<String>,
+    query: web::Query<LogsQuery>,
+) -> ApiResult<HttpResponse> {
+    let container = find(&state, &id).await?;
+    let tail = match query.tail.as_deref() {
+        None => 100,
+        Some(t) => t
+            .parse::<u32>()
+            .ok()
+            .filter(|t| *t <= 10_000)
+            .ok_or_else(|| ApiError::bad_request("tail must be a whole number from 0 to 10000"))?,
+    };
+    let since = match query.since.as_deref() {
+        None => None,
+        Some(s) => Some(
+            s.parse::<i64>()
+                .ok()
+                .filter(|s| *s >= 0)
+                .ok_or_else(|| ApiError::bad_request("since must be a Unix time in seconds"))?,
+        )
+        .filter(|s| *s > 0),
+    };
+    let timestamps = match query.timestamps.as_deref() {
+        None => true,
+        Some(t) => drydock_core::discovery::parse_bool(t)
+            .ok_or_else(|| ApiError::bad_request("timestamps must be true or false"))?,
+    };
+    let watcher = state
+        .watcher_of(&container)
+        .ok_or_else(|| ApiError::not_found(format!("watcher {} not found", container.watcher)))?;
+    let options = LogOptions {
+        tail: Some(tail),
+        since,
+        timestamps,
+    };
+    match watcher
+        .runtime()
+        .container_logs(&container.id, &options)
+        .await
+    {
+        Ok(logs) => Ok(HttpResponse::Ok().json(json!({ "logs": logs }))),
+        Err(RuntimeError::NotFound { .. }) => Err(ApiError::not_found("Container not found")),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Lifecycle {
+    Start,
+    Stop,
+    Restart,
+}
+
+async fn lifecycle(state: State, id: String, op: Lifecycle) -> ApiResult<HttpResponse> {
+    let container = find(&state, &id).await?;
+    require_actions(&state)?;
+    let watcher = state
+        .watcher_of(&container)
+        .ok_or_else(|| ApiError::not_found(format!("watcher {} not found", container.watcher)))?;
+    let runtime = watcher.runtime();
+    let timeout = Duration::from_secs(10);
+    let (result, verb) = match op {
+        Lifecycle::Start => (runtime.start_container(&container.id).await, "started"),
+        Lifecycle::Stop => (
+            runtime.stop_container(&container.id, timeout).await,
+            "stopped",
+        ),
+        Lifecycle::Restart => (
+            runtime.restart_container(&container.id, timeout).await,
+            "restarted",
+        ),
+    };
+    match result {
+        Ok(()) => {}
+        Err(RuntimeError::NotFound { .. }) => {
+            return Err(ApiError::not_found("Container not found"));
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    }
+    // Reflect the new state now rather than when the engine's event arrives.
+    let mut refreshed = container.clone();
+    if let Ok(spec) = runtime.inspect_container(&container.id).await {
+        refreshed.status = spec.status;
+        if refreshed != container {
+            state
+                .store
+                .save_container(&refreshed)
+                .await
+                .map_err(ApiError::internal)?;
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "message": format!("Container {} {verb}", container.name),
+        "result": refreshed,
+    })))
+}
+
+async fn start(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    lifecycle(state, id.into_inner(), Lifecycle::Start).await
+}
+
+async fn stop(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    lifecycle(state, id.into_inner(), Lifecycle::Stop).await
+}
+
+async fn restart(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    lifecycle(state, id.into_inner(), Lifecycle::Restart).await
+}
+
+async fn delete(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let container = find(&state, &id).await?;
+    if !state.config.feature_delete {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Deleting containers is disabled (DD_SERVER_FEATURE_DELETE=false)",
+        ));
+    }
+    // Deleting forgets the container in drydock's store; the engine's container is untouched.
+    state
+        .store
+        .remove_container(&container.id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,339 @@
+//! Authentication, failing closed: HTTP Basic against argon2id hashes
+//! (`DD_AUTH_BASIC_{NAME}_USER` / `_HASH`), or anonymous only when explicitly confirmed
+//! (`DD_ANONYMOUS_AUTH_CONFIRM=true`). With neither, every protected route answers 401.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine as _;
+use subtle::ConstantTimeEq as _;
+use tokio::sync::Semaphore;
+
+/// OWASP's minimum for argon2id: 19 MiB of memory, 2 passes.
+const MIN_MEMORY_KIB: u32 = 19_456;
+const MIN_PASSES: u32 = 2;
+/// Hashes drydock itself makes (`drydock hash-password`).
+const MEMORY_KIB: u32 = 65_536;
+const PASSES: u32 = 3;
+const LANES: u32 = 4;
+/// Failed logins from one address before it is locked out, and for how long.
+const MAX_FAILURES: u32 = 10;
+const LOCKOUT: Duration = Duration::from_secs(15 * 60);
+
+/// A configured user.
+#[derive(Clone)]
+pub(crate) struct BasicUser {
+    user: String,
+    hash: String,
+}
+
+impl std::fmt::Debug for BasicUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicUser")
+            .field("user", &self.user)
+            .field("hash", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl BasicUser {
+    /// A user with an argon2id PHC hash; weak parameters are refused.
+    pub(crate) fn new(user: &str, hash: &str) -> anyhow::Result<Self> {
+        if user.is_empty() || user.contains(':') {
+            bail!("the user name must be non-empty and contain no `:`");
+        }
+        let parsed = PasswordHash::new(hash.trim()).map_err(|e| {
+            anyhow::anyhow!(
+                "not an argon2id hash in PHC format ($argon2id$v=19$m=…,t=…,p=…$salt$hash): {e}"
+            )
+        })?;
+        if parsed.algorithm.as_str() != "argon2id" {
+            bail!(
+                "only argon2id hashes are accepted (got {}); make one with `drydock hash-password`",
+                parsed.algorithm
+            );
+        }
+        let params =
+            Params::try_from(&parsed).map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        if params.m_cost() < MIN_MEMORY_KIB || params.t_cost() < MIN_PASSES {
+            bail!(
+                "argon2id parameters too weak (m={}, t={}): at least m={MIN_MEMORY_KIB}, t={MIN_PASSES}",
+                params.m_cost(),
+                params.t_cost()
+            );
+        }
+        Ok(Self {
+            user: user.to_owned(),
+            hash: hash.trim().to_owned(),
+        })
+    }
+}
+
+/// Hashes a password the way drydock wants it stored.
+pub(crate) fn hash_password(password: &str) -> anyhow::Result<String> {
+    let params =
+        Params::new(MEMORY_KIB, PASSES, LANES, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let mut salt_bytes = [0u8; 16];
+    getrandom::fill(&mut salt_bytes)
+        .map_err(|e| anyhow::anyhow!("no randomness for a salt: {e}"))?;
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(argon
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .to_string())
+}
+
+/// The outcome of checking a request's credentials.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Let it through.
+    Allowed,
+    /// 401.
+    Denied,
+    /// 429: too many concurrent or failed attempts.
+    Throttled,
+}
+
+/// The authentication state of the server.
+pub(crate) struct Authenticator {
+    users: Vec<BasicUser>,
+    anonymous: bool,
+    /// argon2 is deliberately expensive: at most two checks at once, so a login flood cannot
+    /// exhaust the CPU before the lockout counts.
+    verifying: Semaphore,
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// Successful (user, password) checks, by a hash of the header, to spare argon2 on every
+    /// request of a dashboard that polls each few seconds.
+    accepted: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("users", &self.users.len())
+            .field("anonymous", &self.anonymous)
+            .finish()
+    }
+}
+
+impl Authenticator {
+    pub(crate) fn new(users: Vec<BasicUser>, anonymous: bool) -> Self {
+        Self {
+            users,
+            anonymous,
+            verifying: Semaphore::new(2),
+            failures: Mutex::new(HashMap::new()),
+            accepted: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether any way in is configured; without one the API fails closed.
+    pub(crate) fn configured(&self) -> bool {
+        self.anonymous || !self.users.is_empty()
+    }
+
+    /// Why the API refuses everyone, if it does.
+    pub(crate) fn closed_reason(&self) -> Option<&'static str> {
+        (!self.configured()).then_some(
+            "no authentication is configured: set DD_AUTH_BASIC_{NAME}_USER and _HASH, or DD_ANONYMOUS_AUTH_CONFIRM=true",
+        )
+    }
+
+    /// Checks an `Authorization` header from `peer`.
+    pub(crate) async fn check(&self, authorization: Option<&str>, peer: Option<IpAddr>) -> Verdict {
+        if self.users.is_empty() {
+            // Anonymous ignores whatever header a client sends (some always send one).
+            return if self.anonymous {
+                Verdict::Allowed
+            } else {
+                Verdict::Denied
+            };
+        }
+        let Some((user, password)) = authorization.and_then(parse_basic) else {
+            return if self.anonymous {
+                Verdict::Allowed
+            } else {
+                Verdict::Denied
+            };
+        };
+        let fingerprint = fingerprint(authorization.unwrap_or_default());
+        if let Some(at) = lock(&self.accepted).get(&fingerprint)
+            && at.elapsed() < Duration::from_secs(300)
+        {
+            return Verdict::Allowed;
+        }
+        if let Some(peer) = peer
+            && let Some((count, since)) = lock(&self.failures).get(&peer).copied()
+            && count >= MAX_FAILURES
+            && since.elapsed() < LOCKOUT
+        {
+            return Verdict::Throttled;
+        }
+        let Ok(_permit) = self.verifying.try_acquire() else {
+            return Verdict::Throttled;
+        };
+        let ok = self.verify(&user, &password).await;
+        if ok {
+            lock(&self.accepted).insert(fingerprint, Instant::now());
+            if let Some(peer) = peer {
+                lock(&self.failures).remove(&peer);
+            }
+            Verdict::Allowed
+        } else {
+            if let Some(peer) = peer {
+                let mut failures = lock(&self.failures);
+                let entry = failures.entry(peer).or_insert((0, Instant::now()));
+                if entry.1.elapsed() > LOCKOUT {
+                    *entry = (0, Instant::now());
+                }
+                entry.0 += 1;
+            }
+            Verdict::Denied
+        }
+    }
+
+    async fn verify(&self, user: &str, password: &str) -> bool {
+        // An unknown user still costs one verification, so timing does not reveal user names.
+        let (known, hash) = match self
+            .users
+            .iter()
+            .find(|u| u.user.as_bytes().ct_eq(user.as_bytes()).into())
+        {
+            Some(u) => (true, u.hash.clone()),
+            None => (false, self.users[0].hash.clone()),
+        };
+        let password = password.to_owned();
+        let verified = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash)
+                .map(|parsed| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false);
+        known && verified
+    }
+}
+
+fn parse_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+fn fingerprint(header: &str) -> [u8; 32] {
+    // Not a password hash: a cache key for headers argon2 already accepted, never stored on disk.
+    use std::hash::{Hash, Hasher};
+    let mut out = [0u8; 32];
+    for (i, chunk) in out.chunks_mut(8).enumerate() {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (i, header).hash(&mut hasher);
+        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+    }
+    out
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(user: &str, password: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
+    }
+
+    #[tokio::test]
+    async fn basic_auth_with_argon2id() {
+        let hash = hash_password("s3cret").unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=65536,t=3,p=4$"));
+        let auth = Authenticator::new(vec![BasicUser::new("admin", &hash).unwrap()], false);
+        assert_eq!(
+            auth.check(Some(&basic("admin", "s3cret")), None).await,
+            Verdict::Allowed
+        );
+        assert_eq!(
+            auth.check(Some(&basic("admin", "wrong")), None).await,
+            Verdict::Denied
+        );
+        assert_eq!(
+            auth.check(Some(&basic("eve", "s3cret")), None).await,
+            Verdict::Denied
+        );
+        assert_eq!(auth.check(None, None).await, Verdict::Denied);
+        assert_eq!(auth.check(Some("Bearer x"), None).await, Verdict::Denied);
+    }
+
+    #[test]
+    fn weak_or_foreign_hashes_are_refused() {
+        let weak = "$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        assert!(
+            BasicUser::new("a", weak)
+                .unwrap_err()
+                .to_string()
+                .contains("too weak")
+        );
+        let argon2i = "$argon2i$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        assert!(BasicUser::new("a", argon2i).is_err());
+        assert!(BasicUser::new("a", "{SHA}abc").is_err());
+        assert!(BasicUser::new("a:b", &hash_password("x").unwrap()).is_err());
+    }
+
+    #[tokio::test]
+    async fn fails_closed_without_configuration() {
+        let auth = Authenticator::new(Vec::new(), false);
+        assert!(auth.closed_reason().is_some());
+        assert_eq!(auth.check(None, None).await, Verdict::Denied);
+        let open = Authenticator::new(Vec::new(), true);
+        assert_eq!(
+            open.check(Some(&basic("any", "thing")), None).await,
+            Verdict::Allowed
+        );
+    }
+
+    #[tokio::test]
+    async fn repeated_failures_lock_the_address_out() {
+        let hash = hash_password("right").unwrap();
+        let auth = Authenticator::new(vec![BasicUser::new("admin", &hash).unwrap()], false);
+        let peer: IpAddr = "127.0.0.9".parse().unwrap();
+        for _ in 0..MAX_FAILURES {
+            assert_eq!(
+                auth.check(Some(&basic("admin", "wrong")), Some(peer)).await,
+                Verdict::Denied
+            );
+        }
+        assert_eq!(
+            auth.check(Some(&basic("admin", "right")), Some(peer)).await,
+            Verdict::Throttled
+        );
+        let other: IpAddr = "127.0.0.10".parse().unwrap();
+        assert_eq!(
+            auth.check(Some(&basic("admin", "right")), Some(other))
+                .await,
+            Verdict::Allowed
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! The commands: `serve`, `check`, `explain`, `hash-password`.
+// A command-line tool prints its results.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{IsTerminal as _, Read as _};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use drydock_core::discovery::{LabelSettings, resolve_image};
+use drydock_core::model::Container;
+use drydock_core::ports::{Registry, Store};
+use drydock_core::rules::TagRules;
+use drydock_core::selection::{Outcome, Verdict, select};
+use drydock_store_sled::SledStore;
+
+use crate::config::Config;
+use crate::state::AppState;
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{level},actix_server=warn,actix_web=warn,sled=warn,hyper=warn,reqwest=warn",
+        level = config.log_level
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub(crate) async fn serve() -> anyhow::Result<()> {
+    let config = Config::from_process_env().context("configuration")?;
+    init_logging(&config);
+    for ignored in &config.ignored {
+        tracing::warn!("ignored: {ignored}");
+    }
+    let store = SledStore::open(&config.store_path)?;
+    let port = config.port;
+    let state = actix_web::web::Data::new(AppState::build(config, Arc::new(store)).await?);
+    if let Some(reason) = state.auth.closed_reason() {
+        tracing::warn!("the API refuses every request: {reason}");
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    for watcher in &state.watchers {
+        let watcher = watcher.clone();
+        let stopped = stopped.clone();
+        tokio::spawn(async move { watcher.run(stopped).await });
+    }
+    let app_state = state.clone();
+    let server = actix_web::HttpServer::new(move || crate::api::app(app_state.clone()))
+        .workers(2)
+        .shutdown_timeout(5)
+        .bind(("0.0.0.0", port))
+        .with_context(|| format!("cannot listen on port {port} (DD_SERVER_PORT)"))?;
+    tracing::info!(port, watchers = state.watchers.len(), "drydock is serving");
+    server.run().await.context("HTTP server")?;
+    let _ = stop.send(true);
+    Ok(())
+}
+
+/// One watch cycle, printed.
+pub(crate) async fn check(json: bool) -> anyhow::Result<ExitCode> {
+    let config = Config::from_process_env().context("configuration")?;
+    // A one-off check keeps nothing: it must not touch (or wait for) a running server's store.
+    let store: Arc<dyn Store> = Arc::new(drydock_testkit::InMemoryStore::new());
+    let state = AppState::build(config, store).await?;
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "drydock: checking the containers of {} watcher(s)…",
+            state.watchers.len()
+        );
+    }
+    let containers = state.watch_all().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&containers)?);
+    } else {
+        print_table(&containers);
+    }
+    let code = if containers.iter().any(|c| c.error.is_some()) {
+        2
+    } else if containers.iter().any(|c| c.update_available) {
+        1
+    } else {
+        0
+    };
+    Ok(ExitCode::from(code))
+}
+
+fn print_table(containers: &[Container]) {
+    let rows: Vec<[String; 5]> = containers
+        .iter()
+        .map(|c| {
+            let available = c
+                .update_kind
+                .remote_value
+                .clone()
+                .filter(|_| c.update_available)
+                .unwrap_or_else(|| "up to date".into());
+            let kind = if let Some(error) = &c.error {
+                format!("error: {}", error.message)
+            } else if c.update_available {
+                c.update_kind.level().to_string()
+            } else {
+                String::new()
+            };
+            [
+                c.name.clone(),
+                c.image.name.clone(),
+                c.image.tag.value.clone(),
+                available,
+                kind,
+            ]
+        })
+        .collect();
+    let header = ["CONTAINER", "IMAGE", "CURRENT", "AVAILABLE", "KIND"].map(str::to_owned);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count().min(60));
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}
+
+/// Why each tag was or was not offered to one container.
+pub(crate) async fn explain(name: &str) -> anyhow::Result<()> {
+    let config = Config::from_process_env().context("configuration")?;
+    let store: Arc<dyn Store> = Arc::new(drydock_testkit::InMemoryStore::new());
+    let state = AppState::build(config, store).await?;
+    for watcher in &state.watchers {
+        let runtime = watcher.runtime();
+        let listed = runtime.list_containers(true).await?;
+        let Some(summary) = listed
+            .iter()
+            .find(|c| c.name == name || c.id.starts_with(name))
+        else {
+            continue;
+        };
+        let labels = LabelSettings::read(&summary.labels);
+        let details = runtime.inspect_image(&summary.image_id).await?;
+        let resolved = resolve_image(&summary.image, &details.repo_tags, &details.repo_digests)?;
+        let rules = TagRules::builder()
+            .include(labels.include.clone().unwrap_or_default())
+            .exclude(labels.exclude.clone().unwrap_or_default())
+            .transform(labels.transform.clone().unwrap_or_default())
+            .family(labels.family.clone().unwrap_or_default())
+            .build()?;
+        let tags = state.registry.list_tags(&resolved.reference).await?;
+        let selection = select(&resolved.tag, &tags, &rules);
+        println!(
+            "container {} ({}), image {}",
+            summary.name,
+            watcher.settings().name,
+            resolved.reference
+        );
+        println!(
+            "installed tag {} (compared as {}), registry lists {} tags",
+            resolved.tag,
+            selection.current,
+            tags.len()
+        );
+        for (tag, verdict) in selection.explain(&tags) {
+            let text = match verdict {
+                Verdict::Chosen => "CHOSEN".to_owned(),
+                Verdict::Passed => "newer, not the best".to_owned(),
+                Verdict::Dropped(reason) => format!("dropped: {reason}"),
+            };
+            println!("  {tag:<40} {text}");
+        }
+        match selection.outcome {
+            Outcome::Update { tag, diff, .. } => println!("=> update to {tag} ({diff})"),
+            Outcome::UpToDate => println!("=> up to date"),
+            Outcome::DigestOnly { .. } => println!("=> not a version: watched by digest only"),
+        }
+        return Ok(());
+    }
+    bail!("no container named {name} on any watcher")
+}
+
+/// Reads a password from standard input and prints its hash.
+pub(crate) fn hash_password() -> anyhow::Result<()> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("reading the password")?;
+    let password = input.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        bail!("no password on standard input");
+    }
+    println!("{}", crate::auth::hash_password(password)?);
+    Ok(())
+}

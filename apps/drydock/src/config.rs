@@ -1,0 +1,305 @@
+//! Configuration from `DD_*` environment variables, as drydock reads them.
+//!
+//! `WUD_*` variables are accepted as aliases of the same `DD_*` names (a `DD_*` value wins), so
+//! What's Up Docker users keep their configuration. `X__FILE=/path` reads the value of `X` from a
+//! file (Docker secrets). An unknown `DD_*` variable, or an invalid value, stops start-up with a
+//! message naming the variable and what it accepts.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use drydock_docker::ConnectionConfig;
+use drydock_registry::providers::{Provider, providers_from_env, resolve_file_variables};
+use drydock_watch::WatcherSettings;
+
+use crate::auth::BasicUser;
+
+/// Everything drydock is configured with.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) port: u16,
+    pub(crate) log_level: String,
+    pub(crate) log_json: bool,
+    pub(crate) store_path: PathBuf,
+    pub(crate) users: Vec<BasicUser>,
+    pub(crate) anonymous: bool,
+    pub(crate) feature_container_actions: bool,
+    pub(crate) feature_delete: bool,
+    pub(crate) cors_origin: Option<String>,
+    pub(crate) metrics_auth: bool,
+    pub(crate) watchers: Vec<(WatcherSettings, ConnectionConfig)>,
+    pub(crate) registries: Vec<Provider>,
+    /// Variables read, with secrets masked, for `/api/server`-style answers.
+    pub(crate) ignored: Vec<String>,
+}
+
+/// Server-level variables and what they accept.
+const SERVER_KEYS: &[(&str, &str)] = &[
+    ("DD_SERVER_PORT", "a TCP port (default 3000)"),
+    ("DD_SERVER_ENABLED", "true or false"),
+    ("DD_SERVER_CORS_ENABLED", "true or false"),
+    ("DD_SERVER_CORS_ORIGIN", "an origin or *"),
+    ("DD_SERVER_CORS_METHODS", "HTTP methods, comma-separated"),
+    (
+        "DD_SERVER_FEATURE_CONTAINERACTIONS",
+        "true or false (default true)",
+    ),
+    ("DD_SERVER_FEATURE_DELETE", "true or false (default true)"),
+    ("DD_SERVER_METRICS_AUTH", "true or false (default true)"),
+    ("DD_LOG_LEVEL", "error, warn, info, debug or trace"),
+    ("DD_LOG_FORMAT", "text or json"),
+    ("DD_STORE_PATH", "a directory"),
+    ("DD_ANONYMOUS_AUTH_CONFIRM", "true or false"),
+    ("DD_AUTH_ANONYMOUS_CONFIRM", "true or false"),
+    ("DD_PROMETHEUS_ENABLED", "true or false"),
+    ("DD_LOCAL_WATCHER", "true or false"),
+    ("DD_PUBLIC_URL", "a URL"),
+    ("DD_SERVER_NAME", "a name"),
+];
+
+/// Families whose capability lands later: accepted, announced as ignored.
+const LATER: &[(&str, &str)] = &[
+    ("DD_NOTIFICATION_", "notification triggers"),
+    ("DD_TRIGGER_", "triggers"),
+    ("DD_ACTION_", "action triggers"),
+    ("DD_SECURITY_", "security scanning"),
+    (
+        "DD_SERVER_TLS_",
+        "TLS on the API (put drydock behind a TLS proxy meanwhile)",
+    ),
+];
+
+fn boolean(env: &BTreeMap<String, String>, key: &str, default: bool) -> anyhow::Result<bool> {
+    match env.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(value) => drydock_core::discovery::parse_bool(value)
+            .with_context(|| format!("{key}=`{value}` is invalid: expected true or false")),
+    }
+}
+
+/// `WUD_X` fills `DD_X` when `DD_X` is unset.
+fn with_wud_aliases(mut env: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let aliases: Vec<(String, String)> = env
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("WUD_")
+                .map(|rest| (format!("DD_{rest}"), v.clone()))
+        })
+        .collect();
+    for (key, value) in aliases {
+        env.entry(key).or_insert(value);
+    }
+    env.retain(|k, _| k.starts_with("DD_"));
+    env
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub(crate) fn from_process_env() -> anyhow::Result<Self> {
+        Self::from_env(std::env::vars().collect())
+    }
+
+    /// Reads the configuration from a map of environment variables.
+    pub(crate) fn from_env(raw: BTreeMap<String, String>) -> anyhow::Result<Self> {
+        let env = with_wud_aliases(raw);
+        let env = resolve_file_variables(env).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut ignored = Vec::new();
+        let mut users: BTreeMap<String, (Option<String>, Option<String>)> = BTreeMap::new();
+        for key in env.keys() {
+            if SERVER_KEYS.iter().any(|(k, _)| k == key)
+                || key.starts_with("DD_WATCHER_")
+                || key.starts_with("DD_REGISTRY_")
+            {
+                continue;
+            }
+            if let Some(rest) = key.strip_prefix("DD_AUTH_BASIC_") {
+                let (name, field) = rest.rsplit_once('_').with_context(|| {
+                    format!("{key}: expected DD_AUTH_BASIC_{{NAME}}_USER or _HASH")
+                })?;
+                let entry = users.entry(name.to_ascii_lowercase()).or_default();
+                match field {
+                    "USER" => entry.0 = env.get(key).cloned(),
+                    "HASH" => entry.1 = env.get(key).cloned(),
+                    _ => bail!(
+                        "{key}: unknown key {field}; DD_AUTH_BASIC_{{NAME}}_ accepts USER and HASH"
+                    ),
+                }
+                continue;
+            }
+            if let Some((_, what)) = LATER.iter().find(|(prefix, _)| key.starts_with(prefix)) {
+                ignored.push(format!(
+                    "{key} ({what} are not available in this version yet)"
+                ));
+                continue;
+            }
+            let accepted: Vec<&str> = SERVER_KEYS.iter().map(|(k, _)| *k).collect();
+            bail!(
+                "{key} is not a drydock variable; accepted: {}, DD_WATCHER_*, DD_REGISTRY_*, DD_AUTH_BASIC_*",
+                accepted.join(", ")
+            );
+        }
+
+        let port = match env.get("DD_SERVER_PORT") {
+            None => 3000,
+            Some(v) => v
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .with_context(|| {
+                    format!("DD_SERVER_PORT=`{v}` is invalid: expected a TCP port (1-65535)")
+                })?,
+        };
+        let log_level = env
+            .get("DD_LOG_LEVEL")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_else(|| "info".into());
+        if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
+            bail!(
+                "DD_LOG_LEVEL=`{log_level}` is invalid: expected error, warn, info, debug or trace"
+            );
+        }
+        let log_json = match env
+            .get("DD_LOG_FORMAT")
+            .map(|v| v.trim().to_ascii_lowercase())
+        {
+            None => false,
+            Some(f) if f == "text" => false,
+            Some(f) if f == "json" => true,
+            Some(f) => bail!("DD_LOG_FORMAT=`{f}` is invalid: expected text or json"),
+        };
+        let users = users
+            .into_iter()
+            .map(|(name, (user, hash))| {
+                let user = user.with_context(|| {
+                    format!(
+                        "DD_AUTH_BASIC_{}_USER is missing",
+                        name.to_ascii_uppercase()
+                    )
+                })?;
+                let hash = hash.with_context(|| {
+                    format!(
+                        "DD_AUTH_BASIC_{}_HASH is missing",
+                        name.to_ascii_uppercase()
+                    )
+                })?;
+                BasicUser::new(&user, &hash)
+                    .with_context(|| format!("DD_AUTH_BASIC_{}_HASH", name.to_ascii_uppercase()))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let anonymous = boolean(&env, "DD_ANONYMOUS_AUTH_CONFIRM", false)?
+            || boolean(&env, "DD_AUTH_ANONYMOUS_CONFIRM", false)?;
+        let cors_origin = if boolean(&env, "DD_SERVER_CORS_ENABLED", false)? {
+            Some(env.get("DD_SERVER_CORS_ORIGIN").cloned().with_context(|| {
+                "DD_SERVER_CORS_ORIGIN is required when DD_SERVER_CORS_ENABLED=true (an origin, or *)"
+            })?)
+        } else {
+            None
+        };
+
+        let mut watchers = Vec::new();
+        let local_watcher = boolean(&env, "DD_LOCAL_WATCHER", true)?;
+        for name in drydock_docker::watcher_names(&env) {
+            if name == "local"
+                && !local_watcher
+                && !env.keys().any(|k| k.starts_with("DD_WATCHER_LOCAL_"))
+            {
+                continue;
+            }
+            let settings = WatcherSettings::from_env(&name, &env)?;
+            let connection = ConnectionConfig::from_watcher_env(&name, &env)?;
+            watchers.push((settings, connection));
+        }
+        let registries = providers_from_env(&env)?;
+        Ok(Self {
+            port,
+            log_level,
+            log_json,
+            store_path: env
+                .get("DD_STORE_PATH")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            users,
+            anonymous,
+            feature_container_actions: boolean(&env, "DD_SERVER_FEATURE_CONTAINERACTIONS", true)?,
+            feature_delete: boolean(&env, "DD_SERVER_FEATURE_DELETE", true)?,
+            cors_origin,
+            metrics_auth: boolean(&env, "DD_SERVER_METRICS_AUTH", true)?,
+            watchers,
+            registries,
+            ignored,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_env(BTreeMap::new()).unwrap();
+        assert_eq!(c.port, 3000);
+        assert_eq!(c.store_path, PathBuf::from("./data"));
+        assert!(!c.anonymous && c.users.is_empty());
+        assert!(c.feature_container_actions && c.feature_delete);
+        assert_eq!(c.watchers.len(), 1);
+        assert_eq!(c.watchers[0].0.name, "local");
+    }
+
+    #[test]
+    fn unknown_and_invalid_variables_stop_start_up_naming_them() {
+        for (key, value, mention) in [
+            ("DD_SERVER_PROT", "3000", "DD_SERVER_PROT"),
+            ("DD_SERVER_PORT", "http", "DD_SERVER_PORT"),
+            ("DD_SERVER_PORT", "70000", "DD_SERVER_PORT"),
+            ("DD_LOG_LEVEL", "loud", "DD_LOG_LEVEL"),
+            ("DD_LOG_FORMAT", "xml", "DD_LOG_FORMAT"),
+            (
+                "DD_SERVER_FEATURE_DELETE",
+                "maybe",
+                "DD_SERVER_FEATURE_DELETE",
+            ),
+            (
+                "DD_WATCHER_LOCAL_CRON",
+                "sometimes",
+                "DD_WATCHER_LOCAL_CRON",
+            ),
+            ("DD_AUTH_BASIC_JOHN_USER", "john", "DD_AUTH_BASIC_JOHN_HASH"),
+            ("DD_SERVER_CORS_ENABLED", "true", "DD_SERVER_CORS_ORIGIN"),
+        ] {
+            let err = Config::from_env(env(&[(key, value)])).unwrap_err();
+            assert!(
+                format!("{err:#}").contains(mention),
+                "{key}={value}: {err:#}"
+            );
+        }
+    }
+
+    #[test]
+    fn wud_variables_are_aliases_and_dd_wins() {
+        let c = Config::from_env(env(&[("WUD_SERVER_PORT", "4000")])).unwrap();
+        assert_eq!(c.port, 4000);
+        let c = Config::from_env(env(&[
+            ("WUD_SERVER_PORT", "4000"),
+            ("DD_SERVER_PORT", "5000"),
+        ]))
+        .unwrap();
+        assert_eq!(c.port, 5000);
+    }
+
+    #[test]
+    fn later_families_are_ignored_with_a_notice() {
+        let c = Config::from_env(env(&[("DD_NOTIFICATION_NTFY_ONE_TOPIC", "x")])).unwrap();
+        assert_eq!(c.ignored.len(), 1);
+        assert!(c.ignored[0].contains("DD_NOTIFICATION_NTFY_ONE_TOPIC"));
+    }
+}

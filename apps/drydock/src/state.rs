@@ -1,0 +1,150 @@
+//! Wiring: the adapters chosen by the configuration, assembled into what the API and the CLI use.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use drydock_core::model::Container;
+use drydock_core::ports::{Clock, ContainerRuntime, Store};
+use drydock_docker::DockerRuntime;
+use drydock_registry::{ClientOptions, RegistryClient};
+use drydock_watch::{WatchEvent, Watcher};
+use tokio::sync::broadcast;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+
+/// The system clock, for the domain's `Clock` port.
+#[derive(Debug)]
+pub(crate) struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Durations of recent watch cycles per watcher, for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct CycleStats {
+    pub(crate) by_watcher: Mutex<HashMap<String, (u64, f64, f64)>>,
+}
+
+impl CycleStats {
+    pub(crate) fn record(&self, watcher: &str, elapsed: Duration) {
+        let mut stats = self
+            .by_watcher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = stats.entry(watcher.to_owned()).or_insert((0, 0.0, 0.0));
+        entry.0 += 1;
+        entry.1 += elapsed.as_secs_f64();
+        entry.2 = elapsed.as_secs_f64();
+    }
+}
+
+/// Everything a request handler may need.
+pub(crate) struct AppState {
+    pub(crate) config: Config,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) registry: Arc<RegistryClient>,
+    pub(crate) watchers: Vec<Arc<Watcher>>,
+    pub(crate) auth: Authenticator,
+    pub(crate) events: broadcast::Sender<WatchEvent>,
+    pub(crate) cycles: CycleStats,
+    pub(crate) started: Instant,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("watchers", &self.watchers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Connects to every watcher's engine and opens the store.
+    pub(crate) async fn build(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        let registry = Arc::new(RegistryClient::new(
+            config.registries.clone(),
+            ClientOptions::default(),
+        ));
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let mut watchers = Vec::new();
+        for (settings, connection) in &config.watchers {
+            // An engine that is down at start-up is not fatal: the watcher retries.
+            let runtime: Arc<dyn ContainerRuntime> = match DockerRuntime::open(connection).await {
+                Ok(runtime) => Arc::new(runtime),
+                Err(e) => {
+                    tracing::warn!(watcher = %settings.name, error = %e, "engine not reachable yet; will retry");
+                    Arc::new(DockerRuntime::connect(connection).with_context(|| {
+                        format!(
+                            "watcher {}: cannot configure the engine connection",
+                            settings.name
+                        )
+                    })?)
+                }
+            };
+            watchers.push(Arc::new(Watcher::new(
+                settings.clone(),
+                runtime,
+                registry.clone(),
+                store.clone(),
+                clock.clone(),
+            )));
+        }
+        let (events, _) = broadcast::channel(1024);
+        for watcher in &watchers {
+            let mut receiver = watcher.subscribe();
+            let sender = events.clone();
+            tokio::spawn(async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(event) => {
+                            let _ = sender.send(event);
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            });
+        }
+        let auth = Authenticator::new(config.users.clone(), config.anonymous);
+        Ok(Self {
+            config,
+            store,
+            registry,
+            watchers,
+            auth,
+            events,
+            cycles: CycleStats::default(),
+            started: Instant::now(),
+        })
+    }
+
+    /// The watcher a stored container belongs to.
+    pub(crate) fn watcher_of(&self, container: &Container) -> Option<&Arc<Watcher>> {
+        self.watchers
+            .iter()
+            .find(|w| w.settings().name == container.watcher)
+    }
+
+    /// Runs one watch cycle on every watcher; returns every stored container.
+    pub(crate) async fn watch_all(&self) -> anyhow::Result<Vec<Container>> {
+        for watcher in &self.watchers {
+            let started = Instant::now();
+            match watcher.watch_all().await {
+                Ok(_) => self
+                    .cycles
+                    .record(&watcher.settings().name, started.elapsed()),
+                Err(e) => {
+                    tracing::warn!(watcher = %watcher.settings().name, error = %e, "watch failed")
+                }
+            }
+        }
+        Ok(self.store.containers().await?)
+    }
+}
