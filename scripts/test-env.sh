@@ -5,6 +5,8 @@
 #       127.0.0.1:5000  anonymous, plain HTTP
 #       127.0.0.1:5001  htpasswd basic auth over TLS, certificate from a test CA
 #       127.0.0.1:5002  bearer-token auth; tokens come from an issuer the tests start on 127.0.0.1:5003
+#   - promtool (Debian's prometheus) and openapi-spec-validator (PyPI), to check /metrics and
+#     /api/openapi.json with tools drydock did not write
 # Everything it makes lives under $DRYDOCK_TEST_ENV (default /tmp/drydock-test-env); tests read the
 # CA, the token signing key and the credentials from there. Safe to run again: what runs stays.
 set -euo pipefail
@@ -25,6 +27,7 @@ install_missing() {
     command -v htpasswd >/dev/null || missing+=(apache2-utils)
     command -v openssl >/dev/null || missing+=(openssl)
     command -v curl >/dev/null || missing+=(curl)
+    command -v promtool >/dev/null || missing+=(prometheus)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         if [ "$(id -u)" -ne 0 ]; then
@@ -32,7 +35,12 @@ install_missing() {
             exit 1
         fi
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    # The OpenAPI document is validated by an independent validator.
+    if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
+        log "installing openapi-spec-validator"
+        python3 -m pip install -q openapi-spec-validator >/dev/null
     fi
 }
 

@@ -1,0 +1,699 @@
+//! Every route of the Container API against the running binary.
+
+use std::time::Duration;
+
+use drydock_testkit::engine::{TestContainer, TestImage, must, unique};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::server::{Server, client};
+
+const SLEEP: &str = "sleep 3600";
+const ANONYMOUS: (&str, &str) = ("DD_ANONYMOUS_AUTH_CONFIRM", "true");
+/// Only containers labelled `dd.watch=true` are watched: the engine is shared with other tests.
+const OPT_IN: (&str, &str) = ("DD_WATCHER_LOCAL_WATCHBYDEFAULT", "false");
+const WATCH: (&str, &str) = ("dd.watch", "true");
+
+struct Fixture {
+    prefix: String,
+    _images: Vec<TestImage>,
+    containers: Vec<TestContainer>,
+    _latest: TestImage,
+}
+
+/// Images 1.0.0, 1.0.1, 1.1.0, 2.0.0 and latest, and one container per update kind.
+fn fixture() -> Fixture {
+    let prefix = unique("e2e");
+    let images: Vec<TestImage> = ["1.0.0", "1.0.1", "1.1.0", "2.0.0"]
+        .iter()
+        .map(|tag| {
+            let image = TestImage::build(&prefix, tag);
+            image.push();
+            image
+        })
+        .collect();
+    let latest = TestImage::build(&prefix, "latest");
+    latest.push();
+    let v1 = images[0].reference.clone();
+    let name = |s: &str| format!("{prefix}-{s}");
+    let containers = vec![
+        TestContainer::run(
+            &name("major"),
+            &v1,
+            &[WATCH],
+            "echo first line; echo second line; sleep 3600",
+        ),
+        TestContainer::run(
+            &name("minor"),
+            &v1,
+            &[WATCH, ("dd.tag.include", r"^1\.")],
+            SLEEP,
+        ),
+        TestContainer::run(
+            &name("patch"),
+            &v1,
+            &[WATCH, ("dd.tag.include", r"^1\.0\.")],
+            SLEEP,
+        ),
+        TestContainer::run(&name("current"), &images[3].reference, &[WATCH], SLEEP),
+        TestContainer::run(&name("digest"), &latest.reference, &[WATCH], SLEEP),
+    ];
+    Fixture {
+        prefix,
+        _images: images,
+        containers,
+        _latest: latest,
+    }
+}
+
+impl Fixture {
+    fn id(&self, suffix: &str) -> String {
+        let name = format!("{}-{suffix}", self.prefix);
+        self.containers
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .id
+            .clone()
+    }
+}
+
+async fn json(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn ours<'a>(list: &'a Value, prefix: &str) -> Vec<&'a Value> {
+    list.as_array()
+        .expect("a bare array")
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap_or_default().starts_with(prefix))
+        .collect()
+}
+
+fn by_name<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{name} missing from {list}"))
+}
+
+#[tokio::test]
+async fn the_container_api_end_to_end() {
+    let f = fixture();
+    let server = Server::start(&[ANONYMOUS, OPT_IN]);
+    let http = client();
+    let get = |path: &str| http.get(server.url(path)).send();
+
+    // Watch all: a bare array with every update kind.
+    let (status, list) = json(
+        http.post(server.url("/api/containers/watch"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(ours(&list, &f.prefix).len(), 5, "{list}");
+    let expect = [
+        ("major", true, "2.0.0", "major"),
+        ("minor", true, "1.1.0", "minor"),
+        ("patch", true, "1.0.1", "patch"),
+        ("current", false, "2.0.0", ""),
+    ];
+    for (suffix, available, tag, kind) in expect {
+        let c = by_name(&list, &format!("{}-{suffix}", f.prefix));
+        assert_eq!(c["updateAvailable"], available, "{suffix}: {c}");
+        assert_eq!(c["result"]["tag"], tag, "{suffix}: {c}");
+        if available {
+            assert_eq!(c["updateKind"]["kind"], "tag");
+            assert_eq!(c["updateKind"]["semverDiff"], kind);
+            assert_eq!(c["updateKind"]["remoteValue"], tag);
+        } else {
+            assert_eq!(c["updateKind"]["kind"], "unknown");
+            assert_eq!(c["updateKind"]["localValue"], Value::Null);
+        }
+        assert_eq!(c["image"]["tag"]["semver"], true);
+        assert_eq!(c["watcher"], "local");
+        assert_eq!(c["status"], "running");
+    }
+    let digest = by_name(&list, &format!("{}-digest", f.prefix));
+    assert_eq!(digest["updateAvailable"], false, "{digest}");
+    assert_eq!(digest["image"]["tag"]["semver"], false);
+
+    // `latest` re-pushed: a digest update.
+    let newer = TestImage::build(&f.prefix, "latest");
+    let new_digest = newer.push();
+    let (status, c) = json(
+        http.post(server.url(&format!("/api/containers/{}/watch", f.id("digest"))))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(c["updateAvailable"], true, "{c}");
+    assert_eq!(c["updateKind"]["kind"], "digest");
+    assert_eq!(c["updateKind"]["remoteValue"], new_digest.as_str());
+    drop(newer);
+
+    // The list, with and without a trailing slash; one container; an unknown one.
+    for path in ["/api/containers", "/api/containers/"] {
+        let (status, list) = json(get(path).await.unwrap()).await;
+        assert_eq!(status, 200);
+        assert_eq!(ours(&list, &f.prefix).len(), 5);
+    }
+    let major = f.id("major");
+    let (status, c) = json(get(&format!("/api/containers/{major}")).await.unwrap()).await;
+    assert_eq!(
+        (status, c["id"].as_str()),
+        (StatusCode::OK, Some(major.as_str()))
+    );
+    let (status, body) = json(get("/api/containers/no-such-id").await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert!(body["error"].is_string());
+
+    // Triggers: none configured in this version.
+    let (status, triggers) = json(
+        get(&format!("/api/containers/{major}/triggers"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, triggers), (StatusCode::OK, json!([])));
+    let response = http
+        .post(server.url(&format!("/api/containers/{major}/triggers/ntfy/one")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+
+    // Update policy: skip, clear, snooze, unsnooze, and bad bodies.
+    let policy = |body: Value| {
+        http.patch(server.url(&format!("/api/containers/{major}/update-policy")))
+            .json(&body)
+            .send()
+    };
+    let (status, c) = json(policy(json!({"action": "skip-current"})).await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(c["updateAvailable"], false);
+    assert_eq!(c["updatePolicy"]["skipTags"], json!(["2.0.0"]));
+    let (_, c) = json(policy(json!({"action": "clear-skips"})).await.unwrap()).await;
+    assert_eq!(c["updateAvailable"], true);
+    let (status, c) = json(
+        policy(json!({"action": "snooze", "days": 7}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(c["updateAvailable"], false);
+    assert!(c["updatePolicy"]["snoozeUntil"].is_string());
+    let (_, c) = json(policy(json!({"action": "unsnooze"})).await.unwrap()).await;
+    assert_eq!(c["updateAvailable"], true);
+    let (status, c) = json(
+        policy(json!({"action": "snooze", "snoozeUntil": "2099-01-01T00:00:00Z"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, c["updateAvailable"].clone()),
+        (StatusCode::OK, json!(false))
+    );
+    let (_, c) = json(policy(json!({"action": "clear"})).await.unwrap()).await;
+    assert_eq!(c["updateAvailable"], true);
+    for bad in [
+        json!({"action": "nap"}),
+        json!({}),
+        json!({"action": "snooze"}),
+        json!({"action": "snooze", "days": 0}),
+        json!({"action": "snooze", "days": "x"}),
+    ] {
+        let (status, body) = json(policy(bad.clone()).await.unwrap()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].is_string());
+    }
+    let response = http
+        .patch(server.url(&format!("/api/containers/{major}/update-policy")))
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let current = f.id("current");
+    let (status, _) = json(
+        http.patch(server.url(&format!("/api/containers/{current}/update-policy")))
+            .json(&json!({"action": "skip-current"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "nothing to skip");
+
+    // A skip survives a new watch.
+    json(policy(json!({"action": "skip-current"})).await.unwrap()).await;
+    let (_, c) = json(
+        http.post(server.url(&format!("/api/containers/{major}/watch")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(c["updateAvailable"], false, "{c}");
+    json(policy(json!({"action": "clear"})).await.unwrap()).await;
+
+    // Security routes without a scanner.
+    let (status, v) = json(
+        get(&format!("/api/containers/{major}/vulnerabilities"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, v["status"].clone()),
+        (StatusCode::OK, json!("not-scanned"))
+    );
+    assert_eq!(
+        http.post(server.url(&format!("/api/containers/{major}/scan")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        get(&format!("/api/containers/{major}/sbom?format=spdx-json"))
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+
+    // Logs.
+    let (status, logs) = json(
+        get(&format!(
+            "/api/containers/{major}/logs?tail=10&timestamps=false"
+        ))
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let text = logs["logs"].as_str().unwrap();
+    assert!(
+        text.contains("first line") && text.contains("second line"),
+        "{text}"
+    );
+    let (_, logs) = json(
+        get(&format!(
+            "/api/containers/{major}/logs?tail=1&timestamps=false"
+        ))
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert!(!logs["logs"].as_str().unwrap().contains("first line"));
+    let (_, logs) = json(
+        get(&format!("/api/containers/{major}/logs?tail=1"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        logs["logs"].as_str().unwrap().starts_with("20"),
+        "timestamps by default"
+    );
+    assert_eq!(
+        get(&format!("/api/containers/{major}/logs?tail=lots"))
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+
+    // Start, stop, restart change the status.
+    let minor = f.id("minor");
+    let action = |verb: &str| {
+        http.post(server.url(&format!("/api/containers/{minor}/{verb}")))
+            .send()
+    };
+    let (status, body) = json(action("stop").await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["result"]["status"], "exited");
+    let (_, body) = json(action("start").await.unwrap()).await;
+    assert_eq!(body["result"]["status"], "running");
+    let (status, body) = json(action("restart").await.unwrap()).await;
+    assert_eq!(
+        (status, body["result"]["status"].clone()),
+        (StatusCode::OK, json!("running"))
+    );
+
+    // Actions that arrive with a later capability say so, after the checks that apply now.
+    let (status, body) = json(
+        http.post(server.url(&format!("/api/containers/{major}/update")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 501, "{body}");
+    assert_eq!(
+        http.post(server.url(&format!("/api/containers/{current}/update")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        http.post(server.url("/api/containers/nope/update"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        http.post(server.url(&format!("/api/containers/{major}/preview")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        501
+    );
+    let (status, backups) = json(
+        get(&format!("/api/containers/{major}/backups"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, backups), (StatusCode::OK, json!([])));
+    assert_eq!(
+        http.post(server.url(&format!("/api/containers/{major}/rollback")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        501
+    );
+
+    // Delete forgets the container; the engine keeps it.
+    let patch = f.id("patch");
+    assert_eq!(
+        http.delete(server.url(&format!("/api/containers/{patch}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        get(&format!("/api/containers/{patch}"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert!(must(&["inspect", "-f", "{{.State.Running}}", &patch]).contains("true"));
+
+    // Unknown routes are JSON 404s.
+    let (status, body) = json(get("/api/nothing-here").await.unwrap()).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (StatusCode::NOT_FOUND, json!("Route not found"))
+    );
+}
+
+#[tokio::test]
+async fn feature_flags_forbid_actions_and_delete() {
+    let f = fixture();
+    let server = Server::start(&[
+        ANONYMOUS,
+        OPT_IN,
+        ("DD_SERVER_FEATURE_CONTAINERACTIONS", "false"),
+        ("DD_SERVER_FEATURE_DELETE", "false"),
+    ]);
+    let http = client();
+    http.post(server.url("/api/containers/watch"))
+        .send()
+        .await
+        .unwrap();
+    let id = f.id("major");
+    for verb in ["start", "stop", "restart", "update", "rollback"] {
+        let (status, body) = json(
+            http.post(server.url(&format!("/api/containers/{id}/{verb}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 403, "{verb}: {body}");
+    }
+    assert_eq!(
+        http.delete(server.url(&format!("/api/containers/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        http.get(server.url(&format!("/api/containers/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+fn hash(password: &str) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn authentication_fails_closed() {
+    let http = client();
+    // Nothing configured: every protected route 401, /health 503 saying why, /api/app open.
+    let closed = Server::start(&[OPT_IN]);
+    for path in [
+        "/api/containers",
+        "/api/watchers",
+        "/metrics",
+        "/api/events",
+    ] {
+        assert_eq!(
+            http.get(closed.url(path)).send().await.unwrap().status(),
+            401,
+            "{path}"
+        );
+    }
+    let (status, body) = json(http.get(closed.url("/health")).send().await.unwrap()).await;
+    assert_eq!(status, 503);
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("DD_ANONYMOUS_AUTH_CONFIRM")
+    );
+    assert_eq!(
+        http.get(closed.url("/api/app"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Basic auth with an argon2id hash made by `drydock hash-password`.
+    let secret = "canary-password-7f3e";
+    let hash = hash(secret);
+    let server = Server::start(&[
+        OPT_IN,
+        ("DD_AUTH_BASIC_ADMIN_USER", "admin"),
+        ("DD_AUTH_BASIC_ADMIN_HASH", &hash),
+    ]);
+    let url = server.url("/api/containers");
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+    assert_eq!(
+        http.get(&url)
+            .basic_auth("admin", Some("wrong"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        http.get(&url)
+            .basic_auth("admin", Some(secret))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        http.get(server.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // The password never shows up in a log line.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!server.logs().contains(secret));
+
+    // A weak hash stops start-up with a message naming the variable.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .env_clear()
+        .env("DD_AUTH_BASIC_ADMIN_USER", "admin")
+        .env("DD_AUTH_BASIC_ADMIN_HASH", "{SHA}abc")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DD_AUTH_BASIC_ADMIN_HASH"));
+}
+
+#[tokio::test]
+async fn metrics_and_openapi_pass_independent_validators() {
+    let f = fixture();
+    let server = Server::start(&[ANONYMOUS, OPT_IN]);
+    let http = client();
+    http.post(server.url("/api/containers/watch"))
+        .send()
+        .await
+        .unwrap();
+    let metrics = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("dd_containers{watcher=\"local\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("dd_updates_available{kind=\"major\"}"));
+    assert!(metrics.contains("dd_registry_requests_total"));
+    let dir = std::env::temp_dir().join(unique("metrics"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("metrics.txt");
+    std::fs::write(&file, &metrics).unwrap();
+    let check = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("promtool check metrics < {}", file.display()))
+        .output()
+        .expect("promtool (Debian's prometheus, installed by scripts/test-env.sh)");
+    assert!(
+        check.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let document = http
+        .get(server.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let spec = dir.join("openapi.json");
+    std::fs::write(&spec, &document).unwrap();
+    let check = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "openapi-spec-validator: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let document: Value = serde_json::from_str(&document).unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/containers",
+        "/api/containers/{id}/update-policy",
+        "/api/containers/{id}/logs",
+        "/metrics",
+        "/health",
+    ] {
+        assert!(document["paths"][path].is_object(), "{path} is described");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(f);
+}
+
+#[tokio::test]
+async fn server_sent_events_announce_watches() {
+    let f = fixture();
+    let server = Server::start(&[ANONYMOUS, OPT_IN]);
+    let http = client();
+    let mut events = http.get(server.url("/api/events")).send().await.unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    http.post(server.url(&format!("/api/containers/{}/watch", f.id("major"))))
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains("dd:update-available") && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(10), events.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => break,
+        }
+    }
+    assert!(seen.contains("event: dd:container-"), "{seen}");
+    assert!(seen.contains("dd:update-available"), "{seen}");
+}
+
+#[tokio::test]
+async fn bad_configuration_stops_start_up_naming_the_variable() {
+    for (key, value) in [
+        ("DD_SERVER_PORT", "eighty"),
+        ("DD_WATCHER_LOCAL_CRON", "often"),
+        ("DD_SERVER_UNKNOWN", "x"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
+            .env_clear()
+            .env(key, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(key),
+            "{key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! Starting and stopping the drydock binary for a test.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use drydock_testkit::engine::unique;
+
+/// A running drydock, killed on drop; its store directory is removed with it.
+pub struct Server {
+    pub base: String,
+    pub child: Child,
+    pub store: PathBuf,
+    pub log: PathBuf,
+    keep_store: bool,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    /// Starts drydock with `env` (plus a fresh store and a free port) and waits for its API.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        let store = std::env::temp_dir().join(unique("drydock-e2e-store"));
+        Self::start_with_store(env, store)
+    }
+
+    /// Starts drydock on an existing store directory.
+    pub fn start_with_store(env: &[(&str, &str)], store: PathBuf) -> Self {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("{}.log", unique("drydock-e2e")));
+        let log_file = std::fs::File::create(&log).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_drydock"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DD_SERVER_PORT", port.to_string())
+            .env("DD_STORE_PATH", &store)
+            .env("DD_LOG_LEVEL", "debug")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("starting drydock");
+        let server = Self {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+            store,
+            log,
+            keep_store: false,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if std::net::TcpStream::connect(self.base.trim_start_matches("http://")).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("drydock did not listen within 30 s:\n{}", self.logs());
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills the process with SIGKILL and keeps the store for a restart.
+    pub fn kill(mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.keep_store = true;
+        self.store.clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !self.keep_store {
+            let _ = std::fs::remove_dir_all(&self.store);
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
