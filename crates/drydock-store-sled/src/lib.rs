@@ -126,8 +126,17 @@ impl SledStore {
         self.db.size_on_disk().map_err(unavailable)
     }
 
+    /// Makes every write so far durable. sled's own `flush_async` was seen to stall forever under
+    /// many concurrent callers, so the blocking flush runs on tokio's blocking pool instead.
     async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await.map(|_| ()).map_err(unavailable)
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                reason: format!("flush task: {e}"),
+            })?
+            .map(|_| ())
+            .map_err(unavailable)
     }
 }
 

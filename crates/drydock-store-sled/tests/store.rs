@@ -107,3 +107,32 @@ async fn a_second_drydock_on_the_same_store_is_refused() {
     let second = SledStore::open(&dir.0);
     assert!(matches!(second, Err(OpenError::Sled { .. })), "{second:?}");
 }
+
+/// Regression: with sled's `flush_async`, 200 concurrent writes never completed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_writes_all_complete_and_persist() {
+    let dir = TempDir::new("concurrent");
+    let store = std::sync::Arc::new(SledStore::open(&dir.0).unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let container = Container {
+                id: format!("c{i:03}"),
+                ..Container::default()
+            };
+            store.save_container(&container).await.unwrap();
+        }));
+    }
+    let all = async {
+        for task in tasks {
+            task.await.unwrap();
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), all)
+        .await
+        .expect("writes stalled");
+    drop(store);
+    let reopened = SledStore::open(&dir.0).unwrap();
+    assert_eq!(reopened.containers().await.unwrap().len(), 200);
+}
