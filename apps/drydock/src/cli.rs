@@ -55,13 +55,37 @@ pub(crate) async fn serve() -> anyhow::Result<()> {
     let app_state = state.clone();
     let server = actix_web::HttpServer::new(move || crate::api::app(app_state.clone()))
         .workers(2)
-        .shutdown_timeout(5)
-        .bind(("0.0.0.0", port))
-        .with_context(|| format!("cannot listen on port {port} (DD_SERVER_PORT)"))?;
+        .shutdown_timeout(5);
+    let server = match &state.config.tls {
+        Some((cert, key)) => server.bind_rustls_0_23(("0.0.0.0", port), tls_config(cert, key)?),
+        None => server.bind(("0.0.0.0", port)),
+    }
+    .with_context(|| format!("cannot listen on port {port} (DD_SERVER_PORT)"))?;
     tracing::info!(port, watchers = state.watchers.len(), "drydock is serving");
     server.run().await.context("HTTP server")?;
     let _ = stop.send(true);
     Ok(())
+}
+
+/// The API's TLS configuration from PEM files.
+fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| anyhow::anyhow!("DD_SERVER_TLS_CERT={}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow::anyhow!("DD_SERVER_TLS_KEY={}: {e}", key.display()))?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("DD_SERVER_TLS_CERT and DD_SERVER_TLS_KEY do not form a certificate and its key")
 }
 
 /// One watch cycle, printed.

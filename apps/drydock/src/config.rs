@@ -27,6 +27,8 @@ pub(crate) struct Config {
     pub(crate) feature_container_actions: bool,
     pub(crate) feature_delete: bool,
     pub(crate) cors_origin: Option<String>,
+    /// `DD_SERVER_TLS_CERT` and `DD_SERVER_TLS_KEY` when `DD_SERVER_TLS_ENABLED=true`.
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
     pub(crate) metrics_auth: bool,
     pub(crate) watchers: Vec<(WatcherSettings, ConnectionConfig)>,
     pub(crate) registries: Vec<Provider>,
@@ -47,6 +49,9 @@ const SERVER_KEYS: &[(&str, &str)] = &[
     ),
     ("DD_SERVER_FEATURE_DELETE", "true or false (default true)"),
     ("DD_SERVER_METRICS_AUTH", "true or false (default true)"),
+    ("DD_SERVER_TLS_ENABLED", "true or false"),
+    ("DD_SERVER_TLS_CERT", "a PEM certificate chain file"),
+    ("DD_SERVER_TLS_KEY", "a PEM private key file"),
     ("DD_LOG_LEVEL", "error, warn, info, debug or trace"),
     ("DD_LOG_FORMAT", "text or json"),
     ("DD_STORE_PATH", "a directory"),
@@ -198,6 +203,22 @@ impl Config {
             None
         };
 
+        let tls = if boolean(&env, "DD_SERVER_TLS_ENABLED", false)? {
+            let file = |key: &str| -> anyhow::Result<PathBuf> {
+                let path = env.get(key).map(PathBuf::from).with_context(|| {
+                    format!("{key} is required when DD_SERVER_TLS_ENABLED=true")
+                })?;
+                anyhow::ensure!(
+                    path.is_file(),
+                    "{key}={} is not a readable file",
+                    path.display()
+                );
+                Ok(path)
+            };
+            Some((file("DD_SERVER_TLS_CERT")?, file("DD_SERVER_TLS_KEY")?))
+        } else {
+            None
+        };
         let mut watchers = Vec::new();
         let local_watcher = boolean(&env, "DD_LOCAL_WATCHER", true)?;
         for name in drydock_docker::watcher_names(&env) {
@@ -225,6 +246,7 @@ impl Config {
             feature_container_actions: boolean(&env, "DD_SERVER_FEATURE_CONTAINERACTIONS", true)?,
             feature_delete: boolean(&env, "DD_SERVER_FEATURE_DELETE", true)?,
             cors_origin,
+            tls,
             metrics_auth: boolean(&env, "DD_SERVER_METRICS_AUTH", true)?,
             watchers,
             registries,
@@ -275,6 +297,7 @@ mod tests {
             ),
             ("DD_AUTH_BASIC_JOHN_USER", "john", "DD_AUTH_BASIC_JOHN_HASH"),
             ("DD_SERVER_CORS_ENABLED", "true", "DD_SERVER_CORS_ORIGIN"),
+            ("DD_SERVER_TLS_ENABLED", "true", "DD_SERVER_TLS_CERT"),
         ] {
             let err = Config::from_env(env(&[(key, value)])).unwrap_err();
             assert!(
@@ -299,6 +322,7 @@ mod tests {
     #[test]
     fn later_families_are_ignored_with_a_notice() {
         let c = Config::from_env(env(&[("DD_NOTIFICATION_NTFY_ONE_TOPIC", "x")])).unwrap();
+        assert!(c.tls.is_none());
         assert_eq!(c.ignored.len(), 1);
         assert!(c.ignored[0].contains("DD_NOTIFICATION_NTFY_ONE_TOPIC"));
     }

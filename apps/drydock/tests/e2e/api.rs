@@ -697,3 +697,86 @@ async fn bad_configuration_stops_start_up_naming_the_variable() {
         );
     }
 }
+
+#[tokio::test]
+async fn check_and_explain_on_the_command_line() {
+    let f = fixture();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
+            .env_clear()
+            .env("DD_WATCHER_LOCAL_WATCHBYDEFAULT", "false")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["check", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "updates available: exit 1; {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let major = by_name(&list, &format!("{}-major", f.prefix));
+    assert_eq!(major["result"]["tag"], "2.0.0");
+
+    let out = run(&["check"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&format!("{}-minor", f.prefix)))
+        .unwrap();
+    assert!(
+        row.contains("1.0.0") && row.contains("1.1.0") && row.contains("minor"),
+        "{row}"
+    );
+
+    let out = run(&["explain", &format!("{}-minor", f.prefix)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1.1.0") && text.contains("CHOSEN"), "{text}");
+    assert!(
+        text.contains("2.0.0") && text.contains("does not match the include rule"),
+        "{text}"
+    );
+    assert!(text.contains("=> update to 1.1.0 (minor)"), "{text}");
+
+    let out = run(&["explain", "no-such-container-anywhere"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn the_api_speaks_tls_when_configured() {
+    let dir = std::path::PathBuf::from(
+        std::env::var("DRYDOCK_TEST_ENV").unwrap_or_else(|_| "/tmp/drydock-test-env".into()),
+    );
+    let cert = dir.join("tls/server.crt");
+    let key = dir.join("tls/server.key");
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let server = Server::start(&[
+        ANONYMOUS,
+        OPT_IN,
+        ("DD_SERVER_TLS_ENABLED", "true"),
+        ("DD_SERVER_TLS_CERT", &cert),
+        ("DD_SERVER_TLS_KEY", &key),
+    ]);
+    let ca = std::fs::read(dir.join("tls/ca.crt")).unwrap();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap();
+    let url = server.url("/api/app").replace("http://", "https://");
+    let (status, body) = json(http.get(&url).send().await.unwrap()).await;
+    assert_eq!(
+        (status, body["name"].clone()),
+        (StatusCode::OK, json!("drydock"))
+    );
+    assert!(
+        client().get(server.url("/api/app")).send().await.is_err(),
+        "no plain HTTP on a TLS port"
+    );
+}
