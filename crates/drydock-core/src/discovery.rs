@@ -149,7 +149,7 @@ pub enum DiscoveryError {
 /// let resolved = resolve_image(
 ///     "nginx:1.25",
 ///     &["nginx:1.25".to_owned()],
-///     &["nginx@sha256:2b1358a6e3f0bbcb1a8e3d7c0e9b1f4a5d6c7b8a9f0e1d2c3b4a5968778695a4b".to_owned()],
+///     &[format!("nginx@sha256:{}", "2b".repeat(32))],
 /// )
 /// .unwrap();
 /// assert_eq!(resolved.reference.to_string(), "docker.io/library/nginx:1.25");
