@@ -37,6 +37,7 @@
 //! - [`selection`]: the choice of the update tag, with its trace.
 //! - [`model`]: the container model in the Container API's shape.
 //! - [`policy`]: skips, snooze, maturity and trigger thresholds.
+//! - [`template`]: notification templates with safe `${...}` expressions.
 //! - [`ports`]: the traits adapters implement.
 
 pub mod discovery;
@@ -46,4 +47,5 @@ pub mod policy;
 pub mod ports;
 pub mod rules;
 pub mod selection;
+pub mod template;
 pub mod version;
