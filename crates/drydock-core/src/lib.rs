@@ -36,6 +36,7 @@
 //! - [`rules`]: include, exclude, transform and family rules.
 //! - [`selection`]: the choice of the update tag, with its trace.
 //! - [`model`]: the container model in the Container API's shape.
+//! - [`notification`]: which trigger announces which update, and the rendered messages.
 //! - [`policy`]: skips, snooze, maturity and trigger thresholds.
 //! - [`template`]: notification templates with safe `${...}` expressions.
 //! - [`ports`]: the traits adapters implement.
@@ -43,6 +44,7 @@
 pub mod discovery;
 pub mod image_ref;
 pub mod model;
+pub mod notification;
 pub mod policy;
 pub mod ports;
 pub mod rules;
