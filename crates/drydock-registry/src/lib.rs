@@ -20,7 +20,7 @@
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! let env = resolve_file_variables(std::env::vars().collect())?;
 //! let client = RegistryClient::new(providers_from_env(&env)?, ClientOptions::default());
-//! //! let image = "ghcr.io/home-assistant/home-assistant:2024.11.3".parse()?;
+//! let image = "ghcr.io/home-assistant/home-assistant:2024.11.3".parse()?;
 //! let tags = client.list_tags(&image).await?;
 //! let digest = client.manifest_digest(&image, "2024.11.3").await?;
 //! # Ok(()) }
