@@ -17,6 +17,9 @@ const DEBOUNCE: Duration = Duration::from_millis(200);
 /// Reconnection back-off: from 1 s, doubling, to 30 s.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
+/// An event stream that lived this long was a real connection: the back-off starts over.
+const STABLE: Duration = Duration::from_secs(30);
+
 impl Watcher {
     /// Runs the watcher until `shutdown` turns true: one watch at start-up, one per cron tick
     /// (plus jitter), and the engine's events. Failures are logged and retried, never fatal.
@@ -81,7 +84,7 @@ impl Watcher {
                     continue;
                 }
             };
-            backoff = Duration::from_secs(1);
+            let connected = std::time::Instant::now();
             if reconnecting {
                 tracing::info!(watcher = %self.settings().name, "engine events reconnected");
                 if let Err(e) = self.watch_all().await {
@@ -117,6 +120,18 @@ impl Watcher {
             }
             self.apply(pending).await;
             reconnecting = true;
+            // A stream that keeps dropping at once (a proxy refusing events, an idle timeout) must
+            // not turn into back-to-back catch-up watches: back off unless it lived a while.
+            if connected.elapsed() >= STABLE {
+                backoff = Duration::from_secs(1);
+            } else {
+                tracing::warn!(watcher = %self.settings().name, retry_in = ?backoff, "the engine's event stream ended quickly");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => return,
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
             tracing::warn!(watcher = %self.settings().name, "lost the engine's events; reconnecting");
         }
     }

@@ -313,12 +313,32 @@ impl Watcher {
             .collect())
     }
 
-    /// Stores a container and tells subscribers what changed.
+    /// Stores a container and tells subscribers what changed. The policy is read again first: one
+    /// changed through the API while the cycle ran must not be overwritten by the cycle.
     async fn save(
         &self,
         container: &Container,
         previous: Option<&Container>,
     ) -> Result<(), WatchError> {
+        let identity = self.identity(&container.name);
+        let policy = self
+            .store
+            .policy(&identity)
+            .await
+            .map_err(|e| self.store_error(e))?;
+        let refreshed;
+        let container = if policy == container.update_policy {
+            container
+        } else {
+            let mut fresh = container.clone();
+            fresh.update_policy = policy;
+            let kind = fresh.update_kind.clone();
+            self.apply_policy(&mut fresh, kind, &identity)
+                .await
+                .map_err(|reason| self.store_error(StoreError::Unavailable { reason }))?;
+            refreshed = fresh;
+            &refreshed
+        };
         if previous == Some(container) {
             return Ok(());
         }
@@ -547,11 +567,10 @@ impl Watcher {
                 let ours = registry.platform_manifest(lookup, local, &platform).await;
                 let same = match (theirs, ours) {
                     (Ok(theirs), Ok(ours)) => theirs.digest == ours.digest,
-                    (Err(e @ RegistryError::PlatformNotFound { .. }), _) => {
-                        return Err(e.to_string());
-                    }
                     // The old manifest may be gone from the registry: the image changed.
-                    _ => false,
+                    (Ok(_), Err(RegistryError::NotFound { .. })) => false,
+                    // Anything else (a rate limit, a timeout) proves nothing: no verdict, no memo.
+                    (Err(e), _) | (_, Err(e)) => return Err(e.to_string()),
                 };
                 lock(&self.digests).insert(key, (remote.to_owned(), same));
                 same

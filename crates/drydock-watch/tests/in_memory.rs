@@ -392,3 +392,132 @@ impl NowForTest for ManualClock {
         self.now()
     }
 }
+
+/// A registry whose platform manifests are rate limited a number of times.
+struct ThrottledManifests {
+    inner: Arc<InMemoryRegistry>,
+    failures: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl drydock_core::ports::Registry for ThrottledManifests {
+    async fn list_tags(
+        &self,
+        image: &drydock_core::image_ref::ImageReference,
+    ) -> Result<Vec<String>, RegistryError> {
+        self.inner.list_tags(image).await
+    }
+    async fn manifest_digest(
+        &self,
+        image: &drydock_core::image_ref::ImageReference,
+        reference: &str,
+    ) -> Result<String, RegistryError> {
+        self.inner.manifest_digest(image, reference).await
+    }
+    async fn platform_manifest(
+        &self,
+        image: &drydock_core::image_ref::ImageReference,
+        reference: &str,
+        platform: &drydock_core::model::Platform,
+    ) -> Result<drydock_core::ports::PlatformManifest, RegistryError> {
+        use std::sync::atomic::Ordering;
+        if self.failures.load(Ordering::SeqCst) > 0 {
+            self.failures.fetch_sub(1, Ordering::SeqCst);
+            return Err(RegistryError::RateLimited {
+                registry: "registry.example".into(),
+                retry_after: None,
+            });
+        }
+        self.inner
+            .platform_manifest(image, reference, platform)
+            .await
+    }
+    async fn image_config(
+        &self,
+        image: &drydock_core::image_ref::ImageReference,
+        digest: &str,
+    ) -> Result<drydock_core::ports::ImageConfig, RegistryError> {
+        self.inner.image_config(image, digest).await
+    }
+}
+
+/// Regression (found in review): a rate-limited platform lookup used to be remembered as "the
+/// image changed", a false digest update on every later cycle.
+#[tokio::test]
+async fn a_throttled_platform_lookup_is_an_error_not_an_update() {
+    let runtime = Arc::new(FakeRuntime::new());
+    let memory = Arc::new(InMemoryRegistry::new());
+    let registry = Arc::new(ThrottledManifests {
+        inner: memory.clone(),
+        failures: 2.into(),
+    });
+    let store = Arc::new(InMemoryStore::new());
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    ));
+    let watcher = Watcher::new(
+        WatcherSettings::new("local"),
+        runtime.clone(),
+        registry,
+        store,
+        clock,
+    );
+
+    let image = "registry.example/multi:latest".parse().unwrap();
+    let amd64 = drydock_core::model::Platform {
+        os: "linux".into(),
+        architecture: "amd64".into(),
+        variant: None,
+    };
+    let arm64 = drydock_core::model::Platform {
+        os: "linux".into(),
+        architecture: "arm64".into(),
+        variant: None,
+    };
+    let child = |d: &str| drydock_core::ports::PlatformManifest {
+        index_digest: None,
+        digest: digest(d),
+        config_digest: digest(&format!("{d}-config")),
+    };
+    memory.push_index(
+        &image,
+        "latest",
+        &digest("old-index"),
+        vec![(amd64.clone(), child("amd64"))],
+    );
+    runtime.add_image(ImageDetails {
+        id: "sha256:local-multi".into(),
+        repo_tags: vec!["registry.example/multi:latest".into()],
+        repo_digests: vec![format!("registry.example/multi@{}", digest("old-index"))],
+        os: "linux".into(),
+        architecture: "amd64".into(),
+        ..ImageDetails::default()
+    });
+    runtime.add_container(
+        "multi",
+        "registry.example/multi:latest",
+        BTreeMap::new(),
+        ContainerStatus::Running,
+    );
+    // A new platform is added: the index digest changes, the amd64 image does not.
+    memory.push_index(
+        &image,
+        "latest",
+        &digest("new-index"),
+        vec![(amd64, child("amd64")), (arm64, child("arm64"))],
+    );
+
+    let first = watcher.watch_all().await.unwrap();
+    let multi = &first.containers[0];
+    assert!(
+        multi.error.is_some(),
+        "a throttled lookup is an error: {multi:?}"
+    );
+    assert!(!multi.update_available);
+    let second = watcher.watch_all().await.unwrap();
+    let multi = &second.containers[0];
+    assert!(
+        multi.error.is_none() && !multi.update_available,
+        "same amd64 image: no update: {multi:?}"
+    );
+}
