@@ -418,7 +418,7 @@ impl RegistryClient {
         let mut attempt = 0u32;
         let mut challenged = false;
         loop {
-            self.wait_turn(endpoint).await;
+            self.wait_turn(endpoint).await?;
             let authorization = match scope {
                 Some(scope) => self.authorization(endpoint, scope).await?,
                 None => None,
@@ -500,6 +500,12 @@ impl RegistryClient {
                     let retry_after = retry_after(response.headers());
                     let wait = retry_after.unwrap_or_else(|| backoff(attempt + 1));
                     if attempt >= self.options.max_retries || wait > self.options.max_retry_after {
+                        // Honour the registry's wait for the calls that follow, even when this
+                        // one gives up now.
+                        if let Some(wait) = retry_after {
+                            endpoint
+                                .hold_until(Instant::now() + wait.min(Duration::from_secs(3600)));
+                        }
                         return Err(if status == StatusCode::TOO_MANY_REQUESTS {
                             RegistryError::RateLimited {
                                 registry,
@@ -536,12 +542,19 @@ impl RegistryClient {
     }
 
     /// Waits for the registry's `Retry-After` gate and a token-bucket slot.
-    async fn wait_turn(&self, endpoint: &Endpoint) {
+    async fn wait_turn(&self, endpoint: &Endpoint) -> Result<(), RegistryError> {
         loop {
             let wait = {
                 let mut gate = lock(&endpoint.gate);
                 let now = Instant::now();
                 if let Some(until) = gate.not_before.filter(|until| *until > now) {
+                    // A wait longer than we would sleep: fail at once, without asking again.
+                    if until - now > self.options.max_retry_after {
+                        return Err(RegistryError::RateLimited {
+                            registry: endpoint.registry.clone(),
+                            retry_after: Some(until - now),
+                        });
+                    }
                     Some(until - now)
                 } else {
                     let rate = endpoint.rate.per_second.max(0.1);
@@ -558,7 +571,7 @@ impl RegistryClient {
             };
             match wait {
                 Some(wait) => tokio::time::sleep(wait).await,
-                None => return,
+                None => return Ok(()),
             }
         }
     }
@@ -627,7 +640,7 @@ impl RegistryClient {
             }
             request = request.basic_auth(user, Some(password.expose()));
         }
-        self.wait_turn(endpoint).await;
+        self.wait_turn(endpoint).await?;
         endpoint.counters.count(Kind::Token);
         let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
@@ -786,9 +799,12 @@ impl RegistryClient {
 }
 
 impl Endpoint {
+    /// The endpoint URL with `path` appended to the base's own path (some registries live under
+    /// a path, `https://host/artifactory/api/docker/repo`).
     fn url(&self, path: &str) -> Url {
         let mut url = self.base.clone();
-        url.set_path(path);
+        let joined = format!("{}{path}", self.base.path().trim_end_matches('/'));
+        url.set_path(&joined);
         url
     }
 
@@ -868,7 +884,9 @@ impl Registry for RegistryClient {
                 .get(reqwest::header::LINK)
                 .and_then(|h| h.to_str().ok())
                 .and_then(next_link)
-                .and_then(|target| url.join(target).ok());
+                .and_then(|target| url.join(target).ok())
+                // Credentials travel with each page: never to another origin.
+                .filter(|next| next.origin() == endpoint.base.origin());
             let body = read_body(response, self.options.max_body_bytes, &endpoint.registry).await?;
             let page: TagList =
                 serde_json::from_slice(&body).map_err(|e| RegistryError::InvalidResponse {
