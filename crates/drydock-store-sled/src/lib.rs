@@ -185,14 +185,18 @@ impl Store for SledStore {
         }
     }
 
+    /// Every readable container. An unreadable record is logged and left in place (never
+    /// deleted): one damaged record must not stop watching and the API for all the others.
     async fn containers(&self) -> Result<Vec<Container>, StoreError> {
-        self.containers
-            .iter()
-            .map(|entry| {
-                let (key, raw) = entry.map_err(unavailable)?;
-                decode(&key, &raw)
-            })
-            .collect()
+        let mut containers = Vec::new();
+        for entry in self.containers.iter() {
+            let (key, raw) = entry.map_err(unavailable)?;
+            match decode(&key, &raw) {
+                Ok(container) => containers.push(container),
+                Err(e) => tracing::error!(error = %e, "skipping an unreadable stored container"),
+            }
+        }
+        Ok(containers)
     }
 
     async fn remove_container(&self, id: &str) -> Result<bool, StoreError> {

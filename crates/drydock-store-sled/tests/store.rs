@@ -94,7 +94,21 @@ async fn a_newer_schema_is_refused_and_a_corrupt_record_is_named() {
         db.flush().unwrap();
     }
     let store = SledStore::open(&dir.0).unwrap();
-    match store.containers().await {
+    // The damaged record is skipped in the list (the others stay usable), and named when asked for.
+    let good = Container {
+        id: "good".into(),
+        ..Container::default()
+    };
+    store.save_container(&good).await.unwrap();
+    let ids: Vec<String> = store
+        .containers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, ["good"]);
+    match store.container("bad").await {
         Err(StoreError::Corrupt { key, .. }) => assert_eq!(key, "bad"),
         other => panic!("expected Corrupt, got {other:?}"),
     }
