@@ -52,6 +52,14 @@ pub(crate) async fn serve() -> anyhow::Result<()> {
         let stopped = stopped.clone();
         tokio::spawn(async move { watcher.run(stopped).await });
     }
+    if !state.config.server_enabled {
+        tracing::info!("DD_SERVER_ENABLED=false: watching without the HTTP API");
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for a stop signal")?;
+        let _ = stop.send(true);
+        return Ok(());
+    }
     let app_state = state.clone();
     let server = actix_web::HttpServer::new(move || crate::api::app(app_state.clone()))
         .workers(2)
@@ -100,13 +108,16 @@ pub(crate) async fn check(json: bool) -> anyhow::Result<ExitCode> {
             state.watchers.len()
         );
     }
-    let containers = state.watch_all().await?;
+    let (containers, failed) = state.watch_all().await?;
+    for failure in &failed {
+        eprintln!("drydock: {failure}");
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&containers)?);
     } else {
         print_table(&containers);
     }
-    let code = if containers.iter().any(|c| c.error.is_some()) {
+    let code = if !failed.is_empty() || containers.iter().any(|c| c.error.is_some()) {
         2
     } else if containers.iter().any(|c| c.update_available) {
         1

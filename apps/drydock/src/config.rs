@@ -30,6 +30,10 @@ pub(crate) struct Config {
     /// `DD_SERVER_TLS_CERT` and `DD_SERVER_TLS_KEY` when `DD_SERVER_TLS_ENABLED=true`.
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
     pub(crate) metrics_auth: bool,
+    /// `DD_SERVER_ENABLED`: serve the HTTP API (default true).
+    pub(crate) server_enabled: bool,
+    /// `DD_PROMETHEUS_ENABLED`: serve `/metrics` (default true).
+    pub(crate) prometheus_enabled: bool,
     pub(crate) watchers: Vec<(WatcherSettings, ConnectionConfig)>,
     pub(crate) registries: Vec<Provider>,
     /// Variables read, with secrets masked, for `/api/server`-style answers.
@@ -248,6 +252,8 @@ impl Config {
             cors_origin,
             tls,
             metrics_auth: boolean(&env, "DD_SERVER_METRICS_AUTH", true)?,
+            server_enabled: boolean(&env, "DD_SERVER_ENABLED", true)?,
+            prometheus_enabled: boolean(&env, "DD_PROMETHEUS_ENABLED", true)?,
             watchers,
             registries,
             ignored,

@@ -147,8 +147,7 @@ pub(crate) const ROUTES: &[Route] = &[
             (400, "No update available"),
             UNAUTHORIZED,
             (403, "Container actions are disabled"),
-            NOT_FOUND,
-            (501, "Not available in this version"),
+            (404, "Container or Docker trigger not found"),
         ],
     ),
     Route {

@@ -132,8 +132,10 @@ impl AppState {
             .find(|w| w.settings().name == container.watcher)
     }
 
-    /// Runs one watch cycle on every watcher; returns every stored container.
-    pub(crate) async fn watch_all(&self) -> anyhow::Result<Vec<Container>> {
+    /// Runs one watch cycle on every watcher; returns every stored container and the failures of
+    /// watchers that could not watch at all (an engine down, say).
+    pub(crate) async fn watch_all(&self) -> anyhow::Result<(Vec<Container>, Vec<String>)> {
+        let mut failed = Vec::new();
         for watcher in &self.watchers {
             let started = Instant::now();
             match watcher.watch_all().await {
@@ -141,10 +143,11 @@ impl AppState {
                     .cycles
                     .record(&watcher.settings().name, started.elapsed()),
                 Err(e) => {
-                    tracing::warn!(watcher = %watcher.settings().name, error = %e, "watch failed")
+                    tracing::warn!(watcher = %watcher.settings().name, error = %e, "watch failed");
+                    failed.push(e.to_string());
                 }
             }
         }
-        Ok(self.store.containers().await?)
+        Ok((self.store.containers().await?, failed))
     }
 }

@@ -68,7 +68,7 @@ async fn list(state: State) -> ApiResult<HttpResponse> {
 }
 
 async fn watch_all(state: State) -> ApiResult<HttpResponse> {
-    let containers = state.watch_all().await.map_err(ApiError::internal)?;
+    let (containers, _failed) = state.watch_all().await.map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(containers))
 }
 
@@ -136,12 +136,15 @@ fn not_yet(what: &str) -> ApiError {
 async fn update(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let container = find(&state, &id).await?;
     require_actions(&state)?;
-    if !container.update_kind.is_update() {
+    if !container.update_available {
         return Err(ApiError::bad_request(
             "No update available for this container",
         ));
     }
-    Err(not_yet("Updating containers"))
+    // Updates are applied by a Docker action trigger; this version configures none.
+    Err(ApiError::not_found(
+        "Docker trigger not found: container updates are not available in this version yet",
+    ))
 }
 
 async fn preview(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
@@ -227,6 +230,15 @@ async fn update_policy(
         .save_policy(&identity, &policy)
         .await
         .map_err(ApiError::internal)?;
+    // A watch may have stored a newer result meanwhile: apply the policy to what is stored now.
+    if let Some(current) = state
+        .store
+        .container(&container.id)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        container = current;
+    }
     let first_seen = match &container.update_kind.remote_value {
         Some(value) if container.update_kind.is_update() => Some(
             state

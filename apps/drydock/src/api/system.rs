@@ -146,6 +146,11 @@ async fn openapi() -> HttpResponse {
 
 /// Prometheus text exposition.
 async fn metrics(state: State) -> ApiResult<HttpResponse> {
+    if !state.config.prometheus_enabled {
+        return Err(ApiError::not_found(
+            "metrics are disabled (DD_PROMETHEUS_ENABLED=false)",
+        ));
+    }
     let containers = state.store.containers().await.map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
