@@ -1,0 +1,397 @@
+//! Each channel against a real HTTP receiver on loopback that records what arrives; retries,
+//! dead letters and the egress guard.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use drydock_core::model::Container;
+use drydock_core::ports::{Notification, NotificationEvent, Notifier, NotifyError};
+use drydock_triggers::channels::ChannelKind;
+use drydock_triggers::{Delivery, HttpNotifier, RetryPolicy, deliver};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+#[derive(Clone, Debug)]
+struct Received {
+    method: String,
+    path: String,
+    headers: BTreeMap<String, String>,
+    body: Value,
+    at: Instant,
+}
+
+/// A receiver answering `statuses` in turn (the last one repeats), recording every request.
+struct Receiver {
+    base: String,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    async fn start(statuses: Vec<(u16, Vec<(&'static str, &'static str)>)>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let log = received.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let log = log.clone();
+                let statuses = statuses.clone();
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    let mut chunk = [0u8; 8192];
+                    let (head_end, length) = loop {
+                        let n = stream.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buffer.extend_from_slice(&chunk[..n]);
+                        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buffer[..end]).to_string();
+                            let length = head
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length:")
+                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                })
+                                .unwrap_or(0);
+                            break (end + 4, length);
+                        }
+                    };
+                    while buffer.len() < head_end + length {
+                        let n = stream.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        buffer.extend_from_slice(&chunk[..n]);
+                    }
+                    let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
+                    let mut lines = head.lines();
+                    let mut first = lines.next().unwrap_or_default().split(' ');
+                    let method = first.next().unwrap_or_default().to_owned();
+                    let path = first.next().unwrap_or_default().to_owned();
+                    let headers = lines
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                        .collect();
+                    let body = serde_json::from_slice(&buffer[head_end..]).unwrap_or(Value::Null);
+                    let index = {
+                        let mut log = log.lock().unwrap();
+                        log.push(Received {
+                            method,
+                            path,
+                            headers,
+                            body,
+                            at: Instant::now(),
+                        });
+                        log.len() - 1
+                    };
+                    let (status, extra) = statuses.get(index).or(statuses.last()).cloned().unwrap();
+                    let mut response = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n"
+                    );
+                    for (name, value) in extra {
+                        response.push_str(&format!("{name}: {value}\r\n"));
+                    }
+                    response.push_str("\r\n{}");
+                    let _ = stream.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        Self { base, received }
+    }
+
+    fn ok() -> Vec<(u16, Vec<(&'static str, &'static str)>)> {
+        vec![(200, Vec::new())]
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+fn notification() -> Notification {
+    let container = Container {
+        id: "abc".into(),
+        name: "web".into(),
+        watcher: "local".into(),
+        ..Container::default()
+    };
+    Notification {
+        event: NotificationEvent::UpdateAvailable,
+        title: "New tag found for container web".into(),
+        body: "Container web running with tag 1.0.0 can be updated to tag 1.1.0".into(),
+        containers: vec![container],
+    }
+}
+
+fn keys(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+const TITLE: &str = "New tag found for container web";
+const BODY: &str = "Container web running with tag 1.0.0 can be updated to tag 1.1.0";
+
+async fn send(kind: ChannelKind, pairs: &[(&str, &str)]) -> Received {
+    let receiver = Receiver::start(Receiver::ok()).await;
+    let mut pairs: Vec<(&str, String)> = pairs
+        .iter()
+        .map(|(k, v)| (*k, v.replace("{base}", &receiver.base)))
+        .collect();
+    if !pairs.iter().any(|(k, _)| *k == "URL") && kind != ChannelKind::Slack {
+        pairs.push(("URL", receiver.base.clone()));
+    }
+    let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let notifier = HttpNotifier::new("test.one", kind, keys(&refs)).unwrap();
+    notifier.notify(&notification()).await.unwrap();
+    let mut received = receiver.received();
+    assert_eq!(received.len(), 1, "exactly one request");
+    received.remove(0)
+}
+
+#[tokio::test]
+async fn each_channel_sends_what_its_service_expects() {
+    let ntfy = send(
+        ChannelKind::Ntfy,
+        &[
+            ("TOPIC", "updates"),
+            ("PRIORITY", "4"),
+            ("AUTH_TOKEN", "tk_secret"),
+        ],
+    )
+    .await;
+    assert_eq!((ntfy.method.as_str(), ntfy.path.as_str()), ("POST", "/"));
+    assert_eq!(
+        ntfy.body,
+        json!({"topic": "updates", "title": TITLE, "message": BODY, "priority": 4})
+    );
+    assert_eq!(ntfy.headers["authorization"], "Bearer tk_secret");
+
+    let discord = send(ChannelKind::Discord, &[("CARDLABEL", "Update")]).await;
+    assert_eq!(
+        discord.body,
+        json!({"username": "drydock", "embeds": [{"title": TITLE, "color": 65280, "fields": [{"name": "Update", "value": BODY}]}]})
+    );
+
+    let slack = send(ChannelKind::Slack, &[("URL", "{base}/services/T/B/X")]).await;
+    assert_eq!(slack.path, "/services/T/B/X");
+    assert_eq!(slack.body, json!({"text": format!("*{TITLE}*\n\n{BODY}")}));
+    let slack_api = send(
+        ChannelKind::Slack,
+        &[
+            ("TOKEN", "xoxb-1"),
+            ("CHANNEL", "#ops"),
+            ("APIURL", "{base}/api"),
+        ],
+    )
+    .await;
+    assert_eq!(slack_api.path, "/api/chat.postMessage");
+    assert_eq!(slack_api.headers["authorization"], "Bearer xoxb-1");
+    assert_eq!(slack_api.body["channel"], "#ops");
+
+    let gotify = send(ChannelKind::Gotify, &[("TOKEN", "app-token")]).await;
+    assert_eq!(gotify.path, "/message");
+    assert_eq!(gotify.headers["x-gotify-key"], "app-token");
+    assert_eq!(
+        gotify.body,
+        json!({"title": TITLE, "message": BODY, "priority": 5})
+    );
+
+    let mattermost = send(ChannelKind::Mattermost, &[("CHANNEL", "town-square")]).await;
+    assert_eq!(
+        mattermost.body,
+        json!({"text": format!("**{TITLE}**\n\n{BODY}"), "channel": "town-square"})
+    );
+
+    let chat = send(ChannelKind::GoogleChat, &[]).await;
+    assert_eq!(chat.body, json!({"text": format!("*{TITLE}*\n\n{BODY}")}));
+
+    let teams = send(ChannelKind::Teams, &[]).await;
+    assert_eq!(
+        teams.body["attachments"][0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(
+        teams.body["attachments"][0]["content"]["body"][1]["text"],
+        BODY
+    );
+
+    let apprise = send(ChannelKind::Apprise, &[("CONFIG", "mycfg"), ("TAG", "ops")]).await;
+    assert_eq!(apprise.path, "/notify/mycfg");
+    assert_eq!(
+        apprise.body,
+        json!({"title": TITLE, "body": BODY, "format": "text", "type": "info", "tag": "ops"})
+    );
+
+    let http = send(
+        ChannelKind::Http,
+        &[
+            ("AUTH_TYPE", "BASIC"),
+            ("AUTH_USER", "u"),
+            ("AUTH_PASSWORD", "p"),
+        ],
+    )
+    .await;
+    assert_eq!(http.body["name"], "web");
+    assert_eq!(http.body["updateKind"]["kind"], "unknown");
+    assert_eq!(http.headers["authorization"], "Basic dTpw");
+}
+
+fn fast() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 4,
+        base: Duration::from_millis(50),
+        max: Duration::from_secs(3),
+    }
+}
+
+#[tokio::test]
+async fn a_receiver_failing_twice_gets_the_message_once() {
+    let receiver = Receiver::start(vec![
+        (500, Vec::new()),
+        (502, Vec::new()),
+        (200, Vec::new()),
+    ])
+    .await;
+    let notifier = HttpNotifier::new(
+        "ntfy.flaky",
+        ChannelKind::Ntfy,
+        keys(&[("TOPIC", "t"), ("URL", &receiver.base)]),
+    )
+    .unwrap();
+    assert_eq!(
+        deliver(&notifier, &notification(), fast()).await,
+        Delivery::Sent { attempts: 3 }
+    );
+    assert_eq!(
+        receiver.received().len(),
+        3,
+        "two failures, one success, nothing after"
+    );
+}
+
+#[tokio::test]
+async fn an_always_failing_receiver_is_dead_lettered_and_others_still_deliver() {
+    let broken = Receiver::start(vec![(503, Vec::new())]).await;
+    let healthy = Receiver::start(Receiver::ok()).await;
+    let a = HttpNotifier::new(
+        "ntfy.broken",
+        ChannelKind::Ntfy,
+        keys(&[("TOPIC", "t"), ("URL", &broken.base)]),
+    )
+    .unwrap();
+    let b = HttpNotifier::new(
+        "ntfy.healthy",
+        ChannelKind::Ntfy,
+        keys(&[("TOPIC", "t"), ("URL", &healthy.base)]),
+    )
+    .unwrap();
+    let message = notification();
+    let (dead, sent) = tokio::join!(deliver(&a, &message, fast()), deliver(&b, &message, fast()));
+    assert!(
+        matches!(
+            dead,
+            Delivery::Dead {
+                attempts: 4,
+                error: NotifyError::Unavailable { .. }
+            }
+        ),
+        "{dead:?}"
+    );
+    assert_eq!(sent, Delivery::Sent { attempts: 1 });
+    assert_eq!(broken.received().len(), 4);
+    // A client error is not retried.
+    let rejecting = Receiver::start(vec![(400, Vec::new())]).await;
+    let c = HttpNotifier::new(
+        "ntfy.bad",
+        ChannelKind::Ntfy,
+        keys(&[("TOPIC", "t"), ("URL", &rejecting.base)]),
+    )
+    .unwrap();
+    assert!(matches!(
+        deliver(&c, &message, fast()).await,
+        Delivery::Dead {
+            attempts: 1,
+            error: NotifyError::Rejected { status: 400, .. }
+        }
+    ));
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let receiver =
+        Receiver::start(vec![(429, vec![("Retry-After", "1")]), (200, Vec::new())]).await;
+    let notifier = HttpNotifier::new(
+        "ntfy.busy",
+        ChannelKind::Ntfy,
+        keys(&[("TOPIC", "t"), ("URL", &receiver.base)]),
+    )
+    .unwrap();
+    assert_eq!(
+        deliver(&notifier, &notification(), fast()).await,
+        Delivery::Sent { attempts: 2 }
+    );
+    let received = receiver.received();
+    assert!(received[1].at - received[0].at >= Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn metadata_addresses_are_refused_unless_allowed() {
+    let notifier = HttpNotifier::new(
+        "http.evil",
+        ChannelKind::Http,
+        keys(&[(
+            "URL",
+            "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        )]),
+    )
+    .unwrap();
+    match notifier.notify(&notification()).await {
+        Err(NotifyError::Refused { reason, .. }) => assert!(
+            reason.contains("169.254.169.254") && reason.contains("ALLOWMETADATA"),
+            "{reason}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let mapped = HttpNotifier::new(
+        "http.mapped",
+        ChannelKind::Http,
+        keys(&[("URL", "http://[::ffff:169.254.169.254]/")]),
+    )
+    .unwrap();
+    assert!(matches!(
+        mapped.notify(&notification()).await,
+        Err(NotifyError::Refused { .. })
+    ));
+}
+
+#[tokio::test]
+async fn webhook_urls_and_credentials_are_masked() {
+    let discord = HttpNotifier::new(
+        "discord.ops",
+        ChannelKind::Discord,
+        keys(&[("URL", "https://discord.com/api/webhooks/1/secret")]),
+    )
+    .unwrap();
+    assert_eq!(discord.masked_configuration()["url"], "[REDACTED]");
+    let http = HttpNotifier::new(
+        "http.hook",
+        ChannelKind::Http,
+        keys(&[("URL", "https://example.com/hook"), ("AUTH_PASSWORD", "pw")]),
+    )
+    .unwrap();
+    assert_eq!(
+        http.masked_configuration()["url"],
+        "https://example.com/hook"
+    );
+    assert_eq!(http.masked_configuration()["auth_password"], "[REDACTED]");
+}
