@@ -1,7 +1,8 @@
 //! drydock's [`Store`] port on [sled](https://docs.rs/sled/0.34.7), an embedded database.
 //!
-//! Records are JSON in four trees: `containers` (by id), `policies` (by container identity),
-//! `first_seen` (by identity and candidate), and `meta` (the schema version). A write returns only
+//! Records are JSON in five trees: `containers` (by id), `policies` (by container identity),
+//! `first_seen` (by identity and candidate), `announced` (`ONCE` keys of delivered
+//! notifications), and `meta` (the schema version). A write returns only
 //! after sled has flushed it to disk, so an acknowledged write survives a crash of the process.
 //! Opening a store written by a newer drydock is refused rather than guessed at.
 //!
@@ -72,6 +73,7 @@ pub struct SledStore {
     containers: sled::Tree,
     policies: sled::Tree,
     first_seen: sled::Tree,
+    announced: sled::Tree,
     path: PathBuf,
 }
 
@@ -111,6 +113,7 @@ impl SledStore {
             containers: db.open_tree("containers").map_err(sled_error)?,
             policies: db.open_tree("policies").map_err(sled_error)?,
             first_seen: db.open_tree("first_seen").map_err(sled_error)?,
+            announced: db.open_tree("announced").map_err(sled_error)?,
             db,
             path,
         })
@@ -227,6 +230,19 @@ impl Store for SledStore {
                 .insert(identity.as_bytes(), value)
                 .map_err(unavailable)?;
         }
+        self.flush().await
+    }
+
+    async fn announced(&self, key: &str) -> Result<bool, StoreError> {
+        self.announced
+            .contains_key(key.as_bytes())
+            .map_err(unavailable)
+    }
+
+    async fn record_announced(&self, key: &str) -> Result<(), StoreError> {
+        self.announced
+            .insert(key.as_bytes(), &[])
+            .map_err(unavailable)?;
         self.flush().await
     }
 

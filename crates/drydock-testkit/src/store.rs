@@ -20,6 +20,7 @@ struct State {
     containers: BTreeMap<String, Container>,
     policies: HashMap<String, UpdatePolicy>,
     first_seen: HashMap<CandidateKey, DateTime<Utc>>,
+    announced: std::collections::HashSet<String>,
     unavailable: Option<String>,
 }
 
@@ -87,6 +88,19 @@ impl Store for InMemoryStore {
         } else {
             state.policies.insert(identity.to_owned(), policy.clone());
         }
+        Ok(())
+    }
+
+    async fn announced(&self, key: &str) -> Result<bool, StoreError> {
+        let state = lock(&self.state);
+        Self::check(&state)?;
+        Ok(state.announced.contains(key))
+    }
+
+    async fn record_announced(&self, key: &str) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        Self::check(&state)?;
+        state.announced.insert(key.to_owned());
         Ok(())
     }
 

@@ -29,6 +29,13 @@ pub trait Store: Send + Sync {
     /// Saves the policy of a container identity; an empty policy removes it.
     async fn save_policy(&self, identity: &str, policy: &UpdatePolicy) -> Result<(), StoreError>;
 
+    /// Whether a notification with this `ONCE` key was delivered (see
+    /// [`crate::notification::once_key`]).
+    async fn announced(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Records that a notification with this `ONCE` key was delivered; durable when it returns.
+    async fn record_announced(&self, key: &str) -> Result<(), StoreError>;
+
     /// Records that `candidate` was seen at `at`, keeping the earliest time, and returns it.
     async fn record_first_seen(
         &self,

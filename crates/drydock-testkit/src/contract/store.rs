@@ -78,6 +78,31 @@ pub async fn store_contract(store: &dyn Store) {
         .must("save_policy");
     assert!(store.policy("local/alpha").await.must("policy").is_empty());
 
+    assert!(
+        !store
+            .announced("ntfy.one|local/alpha|2.0.0")
+            .await
+            .must("announced")
+    );
+    store
+        .record_announced("ntfy.one|local/alpha|2.0.0")
+        .await
+        .must("record_announced");
+    assert!(
+        store
+            .announced("ntfy.one|local/alpha|2.0.0")
+            .await
+            .must("announced"),
+        "an announcement is remembered"
+    );
+    assert!(
+        !store
+            .announced("ntfy.one|local/alpha|2.1.0")
+            .await
+            .must("announced"),
+        "per key"
+    );
+
     let key = CandidateKey {
         identity: "local/alpha".into(),
         value: "2.0.0".into(),
