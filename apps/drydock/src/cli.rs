@@ -52,6 +52,12 @@ pub(crate) async fn serve() -> anyhow::Result<()> {
         let stopped = stopped.clone();
         tokio::spawn(async move { watcher.run(stopped).await });
     }
+    tokio::spawn(crate::triggers::dispatch(
+        state.config.triggers.clone(),
+        state.store.clone(),
+        state.events.subscribe(),
+        drydock_triggers::RetryPolicy::default(),
+    ));
     if !state.config.server_enabled {
         tracing::info!("DD_SERVER_ENABLED=false: watching without the HTTP API");
         tokio::signal::ctrl_c()

@@ -36,6 +36,7 @@ pub(crate) struct Config {
     pub(crate) prometheus_enabled: bool,
     pub(crate) watchers: Vec<(WatcherSettings, ConnectionConfig)>,
     pub(crate) registries: Vec<Provider>,
+    pub(crate) triggers: std::sync::Arc<Vec<crate::triggers::Trigger>>,
     /// Variables read, with secrets masked, for `/api/server`-style answers.
     pub(crate) ignored: Vec<String>,
 }
@@ -69,8 +70,6 @@ const SERVER_KEYS: &[(&str, &str)] = &[
 
 /// Families whose capability lands later: accepted, announced as ignored.
 const LATER: &[(&str, &str)] = &[
-    ("DD_NOTIFICATION_", "notification triggers"),
-    ("DD_TRIGGER_", "triggers"),
     ("DD_ACTION_", "action triggers"),
     ("DD_SECURITY_", "security scanning"),
     (
@@ -119,6 +118,8 @@ impl Config {
             if SERVER_KEYS.iter().any(|(k, _)| k == key)
                 || key.starts_with("DD_WATCHER_")
                 || key.starts_with("DD_REGISTRY_")
+                || key.starts_with("DD_NOTIFICATION_")
+                || key.starts_with("DD_TRIGGER_")
             {
                 continue;
             }
@@ -237,6 +238,8 @@ impl Config {
             watchers.push((settings, connection));
         }
         let registries = providers_from_env(&env)?;
+        let (triggers, notices) = crate::triggers::from_env(&env)?;
+        ignored.extend(notices);
         Ok(Self {
             port,
             log_level,
@@ -256,6 +259,7 @@ impl Config {
             prometheus_enabled: boolean(&env, "DD_PROMETHEUS_ENABLED", true)?,
             watchers,
             registries,
+            triggers: std::sync::Arc::new(triggers),
             ignored,
         })
     }
@@ -327,9 +331,46 @@ mod tests {
 
     #[test]
     fn later_families_are_ignored_with_a_notice() {
-        let c = Config::from_env(env(&[("DD_NOTIFICATION_NTFY_ONE_TOPIC", "x")])).unwrap();
+        let c = Config::from_env(env(&[
+            ("DD_NOTIFICATION_SMTP_ONE_HOST", "x"),
+            ("DD_ACTION_DOCKER_LOCAL_PRUNE", "true"),
+        ]))
+        .unwrap();
         assert!(c.tls.is_none());
-        assert_eq!(c.ignored.len(), 1);
-        assert!(c.ignored[0].contains("DD_NOTIFICATION_NTFY_ONE_TOPIC"));
+        assert_eq!(c.ignored.len(), 2, "{:?}", c.ignored);
+        assert!(c.ignored.iter().any(|n| n.contains("smtp.one")));
+    }
+
+    #[test]
+    fn notification_triggers_with_legacy_names() {
+        let c = Config::from_env(env(&[
+            ("DD_NOTIFICATION_NTFY_ONE_TOPIC", "updates"),
+            ("DD_NOTIFICATION_NTFY_ONE_THRESHOLD", "minor"),
+            ("DD_TRIGGER_NTFY_ONE_TOPIC", "legacy-loses"),
+            (
+                "DD_TRIGGER_DISCORD_TEAM_URL",
+                "https://discord.example/api/webhooks/1/x",
+            ),
+        ]))
+        .unwrap();
+        let ids: Vec<String> = c
+            .triggers
+            .iter()
+            .map(|t| t.settings.id.to_string())
+            .collect();
+        assert_eq!(ids, ["discord.team", "ntfy.one"]);
+        let ntfy = c
+            .triggers
+            .iter()
+            .find(|t| t.settings.id.kind == "ntfy")
+            .unwrap();
+        assert_eq!(ntfy.describe()["configuration"]["topic"], "updates");
+        for (key, value) in [
+            ("DD_NOTIFICATION_NTFY_X_SIMPLEBODY", "${oops"),
+            ("DD_NOTIFICATION_GOTIFY_X_URL", "http://g"),
+        ] {
+            let err = Config::from_env(env(&[(key, value)])).unwrap_err();
+            assert!(format!("{err:#}").contains(".x"), "{key}: {err:#}");
+        }
     }
 }

@@ -11,6 +11,7 @@ mod cli;
 mod config;
 mod openapi;
 mod state;
+mod triggers;
 
 use std::process::ExitCode;
 

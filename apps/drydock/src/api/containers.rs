@@ -90,10 +90,34 @@ async fn watch_one(state: State, id: web::Path<String>) -> ApiResult<HttpRespons
     }
 }
 
+async fn run_trigger_agent(
+    state: State,
+    path: web::Path<(String, String, String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (id, kind, name, _agent) = path.into_inner();
+    run_trigger(state, web::Path::from((id, kind, name))).await
+}
+
+/// The triggers whose `dd.notification.include`/`exclude` labels let them act on a container.
+fn applicable<'a>(
+    state: &'a State,
+    container: &Container,
+) -> impl Iterator<Item = &'a crate::triggers::Trigger> {
+    let label = |names: [&str; 2]| names.iter().find_map(|n| container.labels.get(*n)).cloned();
+    let include = label(["dd.notification.include", "dd.trigger.include"]);
+    let exclude = label(["dd.notification.exclude", "dd.trigger.exclude"]);
+    state.config.triggers.iter().filter(move |t| {
+        drydock_core::notification::applies(&t.settings.id, include.as_deref(), exclude.as_deref())
+            .is_some()
+    })
+}
+
 async fn triggers(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    find(&state, &id).await?;
-    // No notification or action trigger is configurable in this version.
-    Ok(HttpResponse::Ok().json(json!([])))
+    let container = find(&state, &id).await?;
+    let list: Vec<serde_json::Value> = applicable(&state, &container)
+        .map(|t| t.describe())
+        .collect();
+    Ok(HttpResponse::Ok().json(list))
 }
 
 async fn run_trigger(
@@ -101,18 +125,38 @@ async fn run_trigger(
     path: web::Path<(String, String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (id, kind, name) = path.into_inner();
-    find(&state, &id).await?;
-    Err(ApiError::not_found(format!(
-        "Trigger not found: {kind}.{name}"
-    )))
-}
-
-async fn run_trigger_agent(
-    state: State,
-    path: web::Path<(String, String, String, String)>,
-) -> ApiResult<HttpResponse> {
-    let (id, kind, name, _agent) = path.into_inner();
-    run_trigger(state, web::Path::from((id, kind, name))).await
+    let container = find(&state, &id).await?;
+    let wanted = format!(
+        "{}.{}",
+        kind.to_ascii_lowercase(),
+        name.to_ascii_lowercase()
+    );
+    let trigger = state
+        .config
+        .triggers
+        .iter()
+        .find(|t| t.settings.id.to_string() == wanted)
+        .ok_or_else(|| ApiError::not_found("Trigger not found"))?;
+    // A manual run sends now, whatever the threshold and ONCE say.
+    let scope = drydock_core::notification::container_scope(
+        &container,
+        crate::triggers::template_value(&container),
+    );
+    let planned = drydock_core::notification::Planned {
+        trigger: trigger.settings.id.clone(),
+        title: trigger.settings.simple_title.render(&scope),
+        body: trigger.settings.simple_body.render(&scope),
+        containers: vec![container],
+        once_keys: Vec::new(),
+    };
+    let once = drydock_triggers::RetryPolicy {
+        attempts: 1,
+        ..drydock_triggers::RetryPolicy::default()
+    };
+    match crate::triggers::send(trigger, planned, state.store.as_ref(), once).await {
+        drydock_triggers::Delivery::Sent { .. } => Ok(HttpResponse::Ok().json(json!({}))),
+        drydock_triggers::Delivery::Dead { error, .. } => Err(ApiError::internal(error)),
+    }
 }
 
 fn require_actions(state: &State) -> ApiResult<()> {

@@ -89,8 +89,9 @@ async fn registries(state: State) -> HttpResponse {
     HttpResponse::Ok().json(list)
 }
 
-async fn triggers() -> HttpResponse {
-    HttpResponse::Ok().json(json!([]))
+async fn triggers(state: State) -> HttpResponse {
+    let list: Vec<serde_json::Value> = state.config.triggers.iter().map(|t| t.describe()).collect();
+    HttpResponse::Ok().json(list)
 }
 
 async fn store(state: State) -> HttpResponse {

@@ -11,4 +11,5 @@
 
 mod api;
 mod crash;
+mod notify;
 mod server;
