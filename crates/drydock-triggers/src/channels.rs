@@ -27,6 +27,16 @@ pub enum ChannelKind {
     Apprise,
     /// Any HTTP endpoint: the container (simple) or containers (batch) as JSON.
     Http,
+    /// Telegram bot API `sendMessage`.
+    Telegram,
+    /// Pushover messages API.
+    Pushover,
+    /// Matrix client-server API: an `m.room.message` event.
+    Matrix,
+    /// Rocket.Chat `chat.postMessage`.
+    RocketChat,
+    /// IFTTT Maker webhook: `value1` name, `value2` tag, `value3` the container JSON.
+    Ifttt,
 }
 
 impl ChannelKind {
@@ -42,6 +52,11 @@ impl ChannelKind {
             "teams" => Self::Teams,
             "apprise" => Self::Apprise,
             "http" => Self::Http,
+            "telegram" => Self::Telegram,
+            "pushover" => Self::Pushover,
+            "matrix" => Self::Matrix,
+            "rocketchat" => Self::RocketChat,
+            "ifttt" => Self::Ifttt,
             _ => return None,
         })
     }
@@ -88,6 +103,11 @@ impl Channel {
             ChannelKind::Ntfy => &["TOPIC"],
             ChannelKind::Gotify => &["URL", "TOKEN"],
             ChannelKind::Slack => &[],
+            ChannelKind::Telegram => &["BOTTOKEN", "CHATID"],
+            ChannelKind::Pushover => &["USER", "TOKEN"],
+            ChannelKind::Matrix => &["URL", "ROOMID", "ACCESSTOKEN"],
+            ChannelKind::RocketChat => &["URL", "USER_ID", "AUTH_TOKEN", "CHANNEL"],
+            ChannelKind::Ifttt => &["KEY"],
             _ => &["URL"],
         };
         for key in required {
@@ -98,7 +118,11 @@ impl Channel {
             channel.required("CHANNEL")?;
         }
         if let Some(priority) = channel.get("PRIORITY") {
-            let valid = priority.parse::<u8>().is_ok_and(|p| p <= 10);
+            let valid = if kind == ChannelKind::Pushover {
+                priority.parse::<i8>().is_ok_and(|p| (-2..=2).contains(&p))
+            } else {
+                priority.parse::<u8>().is_ok_and(|p| p <= 10)
+            };
             if !valid {
                 return Err(ChannelConfigError {
                     key: "PRIORITY".into(),
@@ -309,6 +333,137 @@ impl Channel {
                 }
                 post(target, message)
             }
+            ChannelKind::Telegram => {
+                let api = self
+                    .get("URL")
+                    .unwrap_or("https://api.telegram.org")
+                    .trim_end_matches('/');
+                let html = self
+                    .get("MESSAGEFORMAT")
+                    .is_some_and(|f| f.eq_ignore_ascii_case("html"));
+                let text = if html {
+                    format!("<b>{}</b>\n\n{}", escape_html(title), escape_html(body))
+                } else {
+                    format!("*{}*\n\n{}", escape_markdown(title), escape_markdown(body))
+                };
+                post(
+                    format!(
+                        "{api}/bot{}/sendMessage",
+                        self.get("BOTTOKEN").unwrap_or_default()
+                    ),
+                    json!({
+                        "chat_id": self.get("CHATID").unwrap_or_default(),
+                        "text": text,
+                        "parse_mode": if html { "HTML" } else { "MarkdownV2" },
+                    }),
+                )
+            }
+            ChannelKind::Pushover => {
+                let api = self
+                    .get("URL")
+                    .unwrap_or("https://api.pushover.net/1/messages.json");
+                let mut message = json!({
+                    "token": self.get("TOKEN").unwrap_or_default(),
+                    "user": self.get("USER").unwrap_or_default(),
+                    "title": title,
+                    "message": body,
+                    "sound": self.get("SOUND").unwrap_or("pushover"),
+                    "priority": self.get("PRIORITY").and_then(|p| p.parse::<i8>().ok()).unwrap_or(0),
+                });
+                for (key, field) in [
+                    ("DEVICE", "device"),
+                    ("HTML", "html"),
+                    ("RETRY", "retry"),
+                    ("EXPIRE", "expire"),
+                    ("TTL", "ttl"),
+                ] {
+                    if let Some(value) = self.get(key) {
+                        message[field] = value
+                            .parse::<i64>()
+                            .map_or_else(|_| json!(value), |n| json!(n));
+                    }
+                }
+                post(api.to_owned(), message)
+            }
+            ChannelKind::Matrix => {
+                let txn = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or_default();
+                let room: String = self
+                    .get("ROOMID")
+                    .unwrap_or_default()
+                    .chars()
+                    .flat_map(|c| match c {
+                        '!' => "%21".chars().collect::<Vec<_>>(),
+                        ':' => "%3A".chars().collect(),
+                        c => vec![c],
+                    })
+                    .collect();
+                Outgoing {
+                    method: reqwest::Method::PUT,
+                    url: format!(
+                        "{url}/_matrix/client/v3/rooms/{room}/send/m.room.message/drydock{txn}"
+                    ),
+                    headers: vec![(
+                        "Authorization".into(),
+                        format!("Bearer {}", self.get("ACCESSTOKEN").unwrap_or_default()),
+                    )],
+                    body: Some(json!({
+                        "msgtype": self.get("MSGTYPE").unwrap_or("m.notice"),
+                        "body": format!("{title}\n\n{body}"),
+                    })),
+                }
+            }
+            ChannelKind::RocketChat => {
+                let mut message = json!({
+                    "channel": self.get("CHANNEL").unwrap_or_default(),
+                    "text": format!("*{title}*\n\n{body}"),
+                });
+                for (key, field) in [("ALIAS", "alias"), ("AVATAR", "avatar"), ("EMOJI", "emoji")] {
+                    if let Some(value) = self.get(key) {
+                        message[field] = json!(value);
+                    }
+                }
+                let mut out = post(format!("{url}/api/v1/chat.postMessage"), message);
+                out.headers.push((
+                    "X-User-Id".into(),
+                    self.get("USER_ID").unwrap_or_default().to_owned(),
+                ));
+                out.headers.push((
+                    "X-Auth-Token".into(),
+                    self.get("AUTH_TOKEN").unwrap_or_default().to_owned(),
+                ));
+                out
+            }
+            ChannelKind::Ifttt => {
+                let api = self
+                    .get("URL")
+                    .unwrap_or("https://maker.ifttt.com")
+                    .trim_end_matches('/');
+                let first = containers.first().cloned().unwrap_or(Value::Null);
+                let (value1, value2, value3) = if containers.len() > 1 {
+                    (
+                        Value::String(Value::Array(containers.to_vec()).to_string()),
+                        Value::Null,
+                        Value::Null,
+                    )
+                } else {
+                    (
+                        first["name"].clone(),
+                        first["result"]["tag"].clone(),
+                        Value::String(first.to_string()),
+                    )
+                };
+                post(
+                    format!(
+                        "{api}/trigger/{}/with/key/{}",
+                        self.get("EVENT").unwrap_or("dd-image"),
+                        self.get("KEY").unwrap_or_default()
+                    ),
+                    json!({ "value1": value1, "value2": value2, "value3": value3 }),
+                )
+            }
             ChannelKind::Http => {
                 let method = match self.get("METHOD").map(str::to_ascii_uppercase).as_deref() {
                     Some("GET") => reqwest::Method::GET,
@@ -353,6 +508,24 @@ impl Channel {
             .and_then(drydock_core::discovery::parse_bool)
             .unwrap_or(false)
     }
+}
+
+/// Telegram MarkdownV2 reserves these characters outside entities.
+fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "_*[]()~`>#+-=|{}.!\\".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn basic(user: &str, password: &str) -> String {

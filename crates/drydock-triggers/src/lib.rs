@@ -23,6 +23,7 @@
 //! ```
 
 pub mod channels;
+mod command;
 mod delivery;
 pub mod egress;
 
@@ -33,6 +34,7 @@ use async_trait::async_trait;
 use drydock_core::ports::{Notification, Notifier, NotifyError};
 
 use crate::channels::{Channel, ChannelConfigError, ChannelKind};
+pub use crate::command::CommandNotifier;
 pub use crate::delivery::{Delivery, RetryPolicy, deliver};
 
 /// A [`Notifier`] for an HTTP-based channel.

@@ -232,6 +232,83 @@ async fn each_channel_sends_what_its_service_expects() {
         json!({"title": TITLE, "body": BODY, "format": "text", "type": "info", "tag": "ops"})
     );
 
+    let telegram = send(
+        ChannelKind::Telegram,
+        &[("BOTTOKEN", "123:abc"), ("CHATID", "42")],
+    )
+    .await;
+    assert_eq!(telegram.path, "/bot123:abc/sendMessage");
+    assert_eq!(telegram.body["chat_id"], "42");
+    assert_eq!(telegram.body["parse_mode"], "MarkdownV2");
+    assert_eq!(
+        telegram.body["text"],
+        "*New tag found for container web*\n\nContainer web running with tag 1\\.0\\.0 can be updated to tag 1\\.1\\.0"
+    );
+
+    let pushover = send(
+        ChannelKind::Pushover,
+        &[
+            ("USER", "u1"),
+            ("TOKEN", "t1"),
+            ("PRIORITY", "-1"),
+            ("URL", "{base}/1/messages.json"),
+        ],
+    )
+    .await;
+    assert_eq!(pushover.path, "/1/messages.json");
+    assert_eq!(
+        pushover.body,
+        json!({"token": "t1", "user": "u1", "title": TITLE, "message": BODY, "sound": "pushover", "priority": -1})
+    );
+
+    let matrix = send(
+        ChannelKind::Matrix,
+        &[("ROOMID", "!room:example.org"), ("ACCESSTOKEN", "syt_x")],
+    )
+    .await;
+    assert_eq!(matrix.method, "PUT");
+    assert!(
+        matrix
+            .path
+            .starts_with("/_matrix/client/v3/rooms/%21room%3Aexample.org/send/m.room.message/"),
+        "{}",
+        matrix.path
+    );
+    assert_eq!(matrix.headers["authorization"], "Bearer syt_x");
+    assert_eq!(
+        matrix.body,
+        json!({"msgtype": "m.notice", "body": format!("{TITLE}\n\n{BODY}")})
+    );
+
+    let rocket = send(
+        ChannelKind::RocketChat,
+        &[
+            ("USER_ID", "uid"),
+            ("AUTH_TOKEN", "tok"),
+            ("CHANNEL", "#ops"),
+        ],
+    )
+    .await;
+    assert_eq!(rocket.path, "/api/v1/chat.postMessage");
+    assert_eq!(
+        (
+            rocket.headers["x-user-id"].as_str(),
+            rocket.headers["x-auth-token"].as_str()
+        ),
+        ("uid", "tok")
+    );
+    assert_eq!(rocket.body["channel"], "#ops");
+
+    let ifttt = send(ChannelKind::Ifttt, &[("KEY", "k1")]).await;
+    assert_eq!(ifttt.path, "/trigger/dd-image/with/key/k1");
+    assert_eq!(ifttt.body["value1"], "web");
+    assert!(
+        ifttt.body["value3"]
+            .as_str()
+            .unwrap()
+            .contains("\"id\":\"abc\"")
+    );
+
     let http = send(
         ChannelKind::Http,
         &[
@@ -394,4 +471,47 @@ async fn webhook_urls_and_credentials_are_masked() {
         "https://example.com/hook"
     );
     assert_eq!(http.masked_configuration()["auth_password"], "[REDACTED]");
+}
+
+#[tokio::test]
+async fn a_command_gets_the_update_in_its_environment_and_stdin() {
+    let dir = std::env::temp_dir().join(format!("drydock-cmd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("out");
+    let cmd = format!(
+        "echo \"$container_name $image_tag_value\" > {0}; cat >> {0}",
+        out.display()
+    );
+    let notifier =
+        drydock_triggers::CommandNotifier::new("command.log", &keys(&[("CMD", &cmd)])).unwrap();
+    let mut message = notification();
+    message.containers[0].image.tag.value = "1.0.0$(reboot)".into();
+    notifier.notify(&message).await.unwrap();
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        written.starts_with("web 1.0.0__reboot_\n"),
+        "metacharacters neutralised: {written}"
+    );
+    assert!(
+        written.contains("\"title\":\"New tag found for container web\""),
+        "{written}"
+    );
+
+    let failing =
+        drydock_triggers::CommandNotifier::new("command.fail", &keys(&[("CMD", "exit 3")]))
+            .unwrap();
+    assert!(matches!(
+        failing.notify(&message).await,
+        Err(NotifyError::Rejected { status: 3, .. })
+    ));
+    let slow = drydock_triggers::CommandNotifier::new(
+        "command.slow",
+        &keys(&[("CMD", "sleep 30"), ("TIMEOUT", "200")]),
+    )
+    .unwrap();
+    assert!(matches!(
+        slow.notify(&message).await,
+        Err(NotifyError::Unavailable { .. })
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
 }
