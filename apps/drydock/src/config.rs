@@ -359,6 +359,16 @@ mod tests {
             .map(|t| t.settings.id.to_string())
             .collect();
         assert_eq!(ids, ["discord.team", "ntfy.one"]);
+        let command = Config::from_env(env(&[(
+            "DD_NOTIFICATION_COMMAND_LOG_CMD",
+            "curl -H 'X-Key: s3cr3t' x",
+        )]))
+        .unwrap();
+        let shown = command.triggers[0].describe().to_string();
+        assert!(
+            shown.contains("[REDACTED]") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
         let ntfy = c
             .triggers
             .iter()

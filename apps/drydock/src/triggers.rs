@@ -11,7 +11,7 @@ use drydock_core::notification::{Planned, TriggerId, TriggerSettings, once_key, 
 use drydock_core::ports::{Notification, NotificationEvent, Notifier, Store};
 use drydock_core::template::Value;
 use drydock_triggers::channels::ChannelKind;
-use drydock_triggers::{Delivery, HttpNotifier, RetryPolicy, deliver};
+use drydock_triggers::{CommandNotifier, Delivery, HttpNotifier, RetryPolicy, deliver};
 use drydock_watch::WatchEvent;
 use tokio::sync::broadcast;
 
@@ -31,7 +31,9 @@ const COMMON: &[&str] = &[
 /// A configured notification trigger.
 pub(crate) struct Trigger {
     pub(crate) settings: TriggerSettings,
-    pub(crate) notifier: HttpNotifier,
+    pub(crate) notifier: Box<dyn Notifier>,
+    /// The channel's configuration with secrets masked.
+    configuration: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Trigger {
@@ -46,8 +48,8 @@ impl Trigger {
     /// The API's view: id, type, name and configuration with secrets masked.
     pub(crate) fn describe(&self) -> serde_json::Value {
         let mut configuration: serde_json::Map<String, serde_json::Value> = self
-            .notifier
-            .masked_configuration()
+            .configuration
+            .clone()
             .into_iter()
             .map(|(k, v)| (k, serde_json::Value::String(v)))
             .collect();
@@ -97,24 +99,49 @@ pub(crate) fn from_env(
     }
     let mut triggers = Vec::new();
     for ((kind, name), keys) in grouped {
-        let Some(channel) = ChannelKind::parse(&kind) else {
-            notices.push(format!(
-                "{kind}.{name} ({kind} triggers are not available in this version yet)"
-            ));
-            continue;
-        };
         let id = TriggerId {
             kind: kind.clone(),
             name: name.clone(),
         };
-        let settings = TriggerSettings::from_keys(id.clone(), &keys)?;
         let channel_keys: BTreeMap<String, String> = keys
-            .into_iter()
+            .iter()
             .filter(|(k, _)| !COMMON.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let notifier = HttpNotifier::new(&id.to_string(), channel, channel_keys)
-            .with_context(|| format!("trigger {id}"))?;
-        triggers.push(Trigger { settings, notifier });
+        let (notifier, configuration): (Box<dyn Notifier>, BTreeMap<String, String>) =
+            if kind == "command" {
+                let notifier = CommandNotifier::new(&id.to_string(), &channel_keys)
+                    .with_context(|| format!("trigger {id}"))?;
+                // The command line may hold secrets: it is never shown.
+                let masked = channel_keys
+                    .iter()
+                    .map(|(k, v)| {
+                        let shown = if k == "CMD" {
+                            "[REDACTED]".to_owned()
+                        } else {
+                            v.clone()
+                        };
+                        (k.to_ascii_lowercase(), shown)
+                    })
+                    .collect();
+                (Box::new(notifier), masked)
+            } else if let Some(channel) = ChannelKind::parse(&kind) {
+                let notifier = HttpNotifier::new(&id.to_string(), channel, channel_keys)
+                    .with_context(|| format!("trigger {id}"))?;
+                let masked = notifier.masked_configuration();
+                (Box::new(notifier), masked)
+            } else {
+                notices.push(format!(
+                    "{kind}.{name} ({kind} triggers are not available in this version yet)"
+                ));
+                continue;
+            };
+        let settings = TriggerSettings::from_keys(id.clone(), &keys)?;
+        triggers.push(Trigger {
+            settings,
+            notifier,
+            configuration,
+        });
     }
     triggers.sort_by(|a, b| {
         a.settings
@@ -158,7 +185,7 @@ pub(crate) async fn send(
         body: planned.body,
         containers: planned.containers,
     };
-    let delivery = deliver(&trigger.notifier, &notification, policy).await;
+    let delivery = deliver(trigger.notifier.as_ref(), &notification, policy).await;
     match &delivery {
         Delivery::Sent { .. } => {
             for key in &planned.once_keys {
