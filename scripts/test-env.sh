@@ -6,7 +6,7 @@
 #       127.0.0.1:5001  htpasswd basic auth over TLS, certificate from a test CA
 #       127.0.0.1:5002  bearer-token auth; tokens come from an issuer the tests start on 127.0.0.1:5003
 #   - promtool (Debian's prometheus) and openapi-spec-validator (PyPI), to check /metrics and
-#     /api/openapi.json with tools drydock did not write
+#     /api/openapi.json with tools drydock did not write; aiosmtpd (PyPI), a real SMTP server
 # Everything it makes lives under $DRYDOCK_TEST_ENV (default /tmp/drydock-test-env); tests read the
 # CA, the token signing key and the credentials from there. Safe to run again: what runs stays.
 set -euo pipefail
@@ -37,11 +37,13 @@ install_missing() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
-    # The OpenAPI document is validated by an independent validator.
-    if ! python3 -c 'import openapi_spec_validator' 2>/dev/null; then
-        log "installing openapi-spec-validator"
-        python3 -m pip install -q openapi-spec-validator >/dev/null
-    fi
+    # An independent OpenAPI validator, and a real SMTP server for the mail channel.
+    for module in openapi_spec_validator:openapi-spec-validator aiosmtpd:aiosmtpd; do
+        if ! python3 -c "import ${module%%:*}" 2>/dev/null; then
+            log "installing ${module#*:}"
+            python3 -m pip install -q "${module#*:}" >/dev/null
+        fi
+    done
 }
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -26,6 +26,7 @@ pub mod channels;
 mod command;
 mod delivery;
 pub mod egress;
+mod smtp;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -36,6 +37,7 @@ use drydock_core::ports::{Notification, Notifier, NotifyError};
 use crate::channels::{Channel, ChannelConfigError, ChannelKind};
 pub use crate::command::CommandNotifier;
 pub use crate::delivery::{Delivery, RetryPolicy, deliver};
+pub use crate::smtp::SmtpNotifier;
 
 /// A [`Notifier`] for an HTTP-based channel.
 #[derive(Debug)]

@@ -515,3 +515,123 @@ async fn a_command_gets_the_update_in_its_environment_and_stdin() {
     ));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A real SMTP server (Python's aiosmtpd, installed by scripts/test-env.sh) delivering to a
+/// maildir, killed on drop.
+struct SmtpServer {
+    port: u16,
+    maildir: std::path::PathBuf,
+    child: std::process::Child,
+}
+
+impl SmtpServer {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let maildir =
+            std::env::temp_dir().join(format!("drydock-maildir-{}-{port}", std::process::id()));
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(&maildir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("aiosmtpd (pip install aiosmtpd; scripts/test-env.sh does)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self {
+                    port,
+                    maildir,
+                    child,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("aiosmtpd did not listen");
+    }
+
+    fn messages(&self) -> Vec<String> {
+        std::fs::read_dir(self.maildir.join("new"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.maildir);
+    }
+}
+
+#[tokio::test]
+async fn smtp_delivers_to_a_real_mail_server() {
+    let server = SmtpServer::start();
+    let port = server.port.to_string();
+    let notifier = drydock_triggers::SmtpNotifier::new(
+        "smtp.ops",
+        &keys(&[
+            ("HOST", "127.0.0.1"),
+            ("PORT", &port),
+            ("FROM", "drydock <drydock@example.org>"),
+            ("TO", "ops@example.org, dev@example.org"),
+        ]),
+    )
+    .unwrap();
+    notifier.notify(&notification()).await.unwrap();
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1, "one message for both recipients");
+    let mail = &messages[0];
+    assert!(
+        mail.contains("Subject: New tag found for container web"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("From: drydock <drydock@example.org>"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("ops@example.org") && mail.contains("dev@example.org"),
+        "{mail}"
+    );
+    assert!(mail.contains(BODY), "{mail}");
+
+    // Nothing listens: a retryable error, not a panic.
+    drop(server);
+    assert!(matches!(
+        notifier.notify(&notification()).await,
+        Err(NotifyError::Unavailable { .. })
+    ));
+    assert!(
+        drydock_triggers::SmtpNotifier::new(
+            "smtp.bad",
+            &keys(&[
+                ("HOST", "h"),
+                ("PORT", "25"),
+                ("FROM", "not an address"),
+                ("TO", "a@b.c")
+            ])
+        )
+        .is_err()
+    );
+}
