@@ -11,7 +11,9 @@ use drydock_core::notification::{Planned, TriggerId, TriggerSettings, once_key, 
 use drydock_core::ports::{Notification, NotificationEvent, Notifier, Store};
 use drydock_core::template::Value;
 use drydock_triggers::channels::ChannelKind;
-use drydock_triggers::{CommandNotifier, Delivery, HttpNotifier, RetryPolicy, deliver};
+use drydock_triggers::{
+    CommandNotifier, Delivery, HttpNotifier, RetryPolicy, SmtpNotifier, deliver,
+};
 use drydock_watch::WatchEvent;
 use tokio::sync::broadcast;
 
@@ -124,6 +126,11 @@ pub(crate) fn from_env(
                         (k.to_ascii_lowercase(), shown)
                     })
                     .collect();
+                (Box::new(notifier), masked)
+            } else if kind == "smtp" {
+                let notifier = SmtpNotifier::new(&id.to_string(), &channel_keys)
+                    .with_context(|| format!("trigger {id}"))?;
+                let masked = notifier.masked_configuration();
                 (Box::new(notifier), masked)
             } else if let Some(channel) = ChannelKind::parse(&kind) {
                 let notifier = HttpNotifier::new(&id.to_string(), channel, channel_keys)
