@@ -6,7 +6,8 @@
 #       127.0.0.1:5001  htpasswd basic auth over TLS, certificate from a test CA
 #       127.0.0.1:5002  bearer-token auth; tokens come from an issuer the tests start on 127.0.0.1:5003
 #   - promtool (Debian's prometheus) and openapi-spec-validator (PyPI), to check /metrics and
-#     /api/openapi.json with tools drydock did not write; aiosmtpd (PyPI), a real SMTP server
+#     /api/openapi.json with tools drydock did not write; aiosmtpd (PyPI), a real SMTP server;
+#     mosquitto, a real MQTT broker (tests start their own on free loopback ports)
 # Everything it makes lives under $DRYDOCK_TEST_ENV (default /tmp/drydock-test-env); tests read the
 # CA, the token signing key and the credentials from there. Safe to run again: what runs stays.
 set -euo pipefail
@@ -28,6 +29,7 @@ install_missing() {
     command -v openssl >/dev/null || missing+=(openssl)
     command -v curl >/dev/null || missing+=(curl)
     command -v promtool >/dev/null || missing+=(prometheus)
+    command -v mosquitto >/dev/null || missing+=(mosquitto)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         if [ "$(id -u)" -ne 0 ]; then

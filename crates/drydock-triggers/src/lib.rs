@@ -26,6 +26,7 @@ pub mod channels;
 mod command;
 mod delivery;
 pub mod egress;
+mod mqtt;
 mod smtp;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,7 @@ use drydock_core::ports::{Notification, Notifier, NotifyError};
 use crate::channels::{Channel, ChannelConfigError, ChannelKind};
 pub use crate::command::CommandNotifier;
 pub use crate::delivery::{Delivery, RetryPolicy, deliver};
+pub use crate::mqtt::MqttNotifier;
 pub use crate::smtp::SmtpNotifier;
 
 /// A [`Notifier`] for an HTTP-based channel.

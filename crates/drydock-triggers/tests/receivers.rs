@@ -635,3 +635,122 @@ async fn smtp_delivers_to_a_real_mail_server() {
         .is_err()
     );
 }
+
+/// A real MQTT broker (Debian's mosquitto) on a free loopback port, killed on drop.
+struct Broker {
+    port: u16,
+    child: std::process::Child,
+    config: std::path::PathBuf,
+}
+
+impl Broker {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = std::env::temp_dir().join(format!(
+            "drydock-mosquitto-{}-{port}.conf",
+            std::process::id()
+        ));
+        std::fs::write(
+            &config,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
+        let mut child = std::process::Command::new("mosquitto")
+            .arg("-c")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mosquitto (Debian's package; scripts/test-env.sh installs it)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self {
+                    port,
+                    child,
+                    config,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("mosquitto did not listen");
+    }
+
+    /// The retained messages under `filter`, as a subscriber arriving now sees them.
+    async fn retained(&self, filter: &str) -> BTreeMap<String, Value> {
+        let options =
+            rumqttc::MqttOptions::new(format!("reader-{}", self.port), "127.0.0.1", self.port);
+        let (client, mut events) = rumqttc::AsyncClient::new(options, 16);
+        client
+            .subscribe(filter, rumqttc::QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let mut seen = BTreeMap::new();
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Ok(event) = events.poll().await {
+                if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) = event {
+                    seen.insert(
+                        p.topic.clone(),
+                        serde_json::from_slice(&p.payload).unwrap_or(Value::Null),
+                    );
+                }
+            }
+        })
+        .await;
+        seen
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
+
+#[tokio::test]
+async fn mqtt_publishes_retained_state_and_home_assistant_discovery() {
+    let broker = Broker::start();
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let notifier = drydock_triggers::MqttNotifier::new(
+        "mqtt.home",
+        &keys(&[("URL", &url), ("HASS_ENABLED", "true")]),
+    )
+    .unwrap();
+    let mut message = notification();
+    message.containers[0].image.tag.value = "1.0.0".into();
+    message.containers[0].result = Some(drydock_core::model::UpdateResult {
+        tag: Some("1.1.0".into()),
+        ..Default::default()
+    });
+    notifier.notify(&message).await.unwrap();
+
+    let state = broker.retained("dd/#").await;
+    let web = &state["dd/container/local/web"];
+    assert_eq!(web["image_tag_value"], "1.0.0");
+    assert_eq!(web["result_tag"], "1.1.0");
+    assert_eq!(web["update_kind_kind"], "unknown");
+    let discovery = broker.retained("homeassistant/#").await;
+    let config = &discovery["homeassistant/update/dd_container_local_web/config"];
+    assert_eq!(config["state_topic"], "dd/container/local/web");
+    assert_eq!(config["value_template"], "{{ value_json.image_tag_value }}");
+    assert_eq!(config["device"]["identifiers"], json!(["drydock"]));
+
+    drop(broker);
+    assert!(
+        matches!(
+            notifier.notify(&message).await,
+            Err(NotifyError::Unavailable { .. })
+        ),
+        "no broker: retryable"
+    );
+    assert!(
+        drydock_triggers::MqttNotifier::new("mqtt.bad", &keys(&[("URL", "http://x")])).is_err()
+    );
+}

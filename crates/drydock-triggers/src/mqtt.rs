@@ -1,0 +1,282 @@
+//! The MQTT channel (rumqttc): each container's state, flattened to snake_case keys as drydock and
+//! What's Up Docker publish it, retained on `<TOPIC>/<watcher>/<name>`; with `HASS_ENABLED`,
+//! Home Assistant discovery of an `update` entity per container.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use drydock_core::ports::{Notification, Notifier, NotifyError};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, Transport};
+use serde_json::{Map, Value, json};
+
+use crate::channels::ChannelConfigError;
+
+/// A [`Notifier`] publishing to an MQTT broker.
+pub struct MqttNotifier {
+    id: String,
+    host: String,
+    port: u16,
+    tls: bool,
+    topic: String,
+    client_id: String,
+    credentials: Option<(String, String)>,
+    hass: Option<String>,
+}
+
+impl std::fmt::Debug for MqttNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttNotifier")
+            .field("id", &self.id)
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
+fn error(key: &str, reason: impl Into<String>) -> ChannelConfigError {
+    ChannelConfigError {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+impl MqttNotifier {
+    /// An MQTT trigger from its keys (`URL` required: `mqtt://host[:port]` or `mqtts://`).
+    pub fn new(id: &str, keys: &BTreeMap<String, String>) -> Result<Self, ChannelConfigError> {
+        let get = |k: &str| {
+            keys.get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let flag = |k: &str| {
+            get(k)
+                .and_then(|v| drydock_core::discovery::parse_bool(&v))
+                .unwrap_or(false)
+        };
+        let url = get("URL").ok_or_else(|| error("URL", "is required"))?;
+        let parsed = reqwest::Url::parse(&url).map_err(|e| error("URL", e.to_string()))?;
+        let tls = match parsed.scheme() {
+            "mqtt" | "tcp" => false,
+            "mqtts" | "tls" | "ssl" => true,
+            other => {
+                return Err(error(
+                    "URL",
+                    format!("scheme `{other}` is not one of mqtt, mqtts, tcp, tls"),
+                ));
+            }
+        };
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| error("URL", "has no host"))?
+            .trim_matches(['[', ']'])
+            .to_owned();
+        Ok(Self {
+            id: id.to_owned(),
+            port: parsed.port().unwrap_or(if tls { 8883 } else { 1883 }),
+            host,
+            tls,
+            topic: get("TOPIC")
+                .unwrap_or_else(|| "dd/container".into())
+                .trim_end_matches('/')
+                .to_owned(),
+            client_id: get("CLIENTID")
+                .unwrap_or_else(|| format!("dd_{:08x}", std::process::id() ^ 0x5eed)),
+            credentials: get("USER").map(|u| (u, get("PASSWORD").unwrap_or_default())),
+            hass: (flag("HASS_ENABLED") || flag("HASS_DISCOVERY"))
+                .then(|| get("HASS_PREFIX").unwrap_or_else(|| "homeassistant".into())),
+        })
+    }
+
+    /// The configuration with the password masked.
+    pub fn masked_configuration(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        out.insert(
+            "url".into(),
+            format!(
+                "{}://{}:{}",
+                if self.tls { "mqtts" } else { "mqtt" },
+                self.host,
+                self.port
+            ),
+        );
+        out.insert("topic".into(), self.topic.clone());
+        if let Some((user, _)) = &self.credentials {
+            out.insert("user".into(), user.clone());
+            out.insert("password".into(), "[REDACTED]".into());
+        }
+        if let Some(prefix) = &self.hass {
+            out.insert("hass.prefix".into(), prefix.clone());
+        }
+        out
+    }
+
+    /// The retained messages announcing these containers: (topic, payload).
+    pub fn messages(&self, containers: &[Value]) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for container in containers {
+            let watcher = container["watcher"].as_str().unwrap_or("local");
+            let name = sanitise(container["name"].as_str().unwrap_or_default());
+            let state_topic = format!("{}/{watcher}/{name}", self.topic);
+            let mut flat = Map::new();
+            flatten("", container, &mut flat);
+            out.push((state_topic.clone(), Value::Object(flat)));
+            if let Some(prefix) = &self.hass {
+                let object_id = state_topic.replace('/', "_");
+                out.push((
+                    format!("{prefix}/update/{object_id}/config"),
+                    json!({
+                        "unique_id": object_id,
+                        "object_id": object_id,
+                        "name": container["displayName"].as_str().unwrap_or(container["name"].as_str().unwrap_or_default()),
+                        "state_topic": state_topic,
+                        "value_template": "{{ value_json.image_tag_value }}",
+                        "latest_version_topic": state_topic,
+                        "latest_version_template": "{{ value_json.result_tag if value_json.result_tag is defined else value_json.image_tag_value }}",
+                        "json_attributes_topic": state_topic,
+                        "force_update": true,
+                        "device": {
+                            "identifiers": ["drydock"],
+                            "manufacturer": "drydock",
+                            "model": "drydock",
+                            "name": "drydock",
+                            "sw_version": env!("CARGO_PKG_VERSION"),
+                        },
+                    }),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Topic levels may not hold `+`, `#` or `/`.
+fn sanitise(name: &str) -> String {
+    name.chars()
+        .map(|c| if matches!(c, '+' | '#' | '/') { '_' } else { c })
+        .collect()
+}
+
+fn snake(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else if c == '.' || c == '-' {
+            out.push('_');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `{"image":{"tag":{"value":"1"}}}` → `{"image_tag_value":"1"}`; arrays become JSON text.
+fn flatten(prefix: &str, value: &Value, out: &mut Map<String, Value>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                let key = snake(key);
+                let joined = if prefix.is_empty() {
+                    key
+                } else {
+                    format!("{prefix}_{key}")
+                };
+                flatten(&joined, inner, out);
+            }
+        }
+        Value::Array(_) => {
+            out.insert(prefix.to_owned(), Value::String(value.to_string()));
+        }
+        other => {
+            out.insert(prefix.to_owned(), other.clone());
+        }
+    }
+}
+
+#[async_trait]
+impl Notifier for MqttNotifier {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn notify(&self, notification: &Notification) -> Result<(), NotifyError> {
+        let unavailable = |reason: String| NotifyError::Unavailable {
+            trigger: self.id.clone(),
+            reason,
+        };
+        let containers: Vec<Value> = notification
+            .containers
+            .iter()
+            .filter_map(|c| serde_json::to_value(c).ok())
+            .collect();
+        let messages = self.messages(&containers);
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut options = MqttOptions::new(self.client_id.clone(), self.host.clone(), self.port);
+        options.set_keep_alive(Duration::from_secs(30));
+        if let Some((user, password)) = &self.credentials {
+            options.set_credentials(user.clone(), password.clone());
+        }
+        if self.tls {
+            options.set_transport(Transport::tls_with_default_config());
+        }
+        let (client, mut events) = AsyncClient::new(options, messages.len() + 4);
+        for (topic, payload) in &messages {
+            client
+                .publish(topic.clone(), QoS::AtLeastOnce, true, payload.to_string())
+                .await
+                .map_err(|e| unavailable(e.to_string()))?;
+        }
+        // Drive the connection until the broker acknowledged every message.
+        let mut acknowledged = 0;
+        let wait = async {
+            while acknowledged < messages.len() {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::PubAck(_))) => acknowledged += 1,
+                    Ok(Event::Incoming(Packet::ConnAck(ack)))
+                        if ack.code != rumqttc::ConnectReturnCode::Success =>
+                    {
+                        return Err(NotifyError::Rejected {
+                            trigger: self.id.clone(),
+                            status: 0,
+                            reason: format!("broker refused: {:?}", ack.code),
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(unavailable(e.to_string())),
+                }
+            }
+            Ok(())
+        };
+        let result = tokio::time::timeout(Duration::from_secs(15), wait)
+            .await
+            .unwrap_or_else(|_| {
+                Err(unavailable(
+                    "the broker did not acknowledge within 15 s".into(),
+                ))
+            });
+        let _ = client.disconnect().await;
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flattens_like_drydock() {
+        let mut out = Map::new();
+        flatten(
+            "",
+            &json!({"image": {"tag": {"value": "1.0"}}, "updateKind": {"semverDiff": "major"}, "labels": {"com.docker.compose.project": "x"}, "list": [1, 2]}),
+            &mut out,
+        );
+        assert_eq!(out["image_tag_value"], "1.0");
+        assert_eq!(out["update_kind_semver_diff"], "major");
+        assert_eq!(out["labels_com_docker_compose_project"], "x");
+        assert_eq!(out["list"], "[1,2]");
+    }
+}
