@@ -332,13 +332,13 @@ mod tests {
     #[test]
     fn later_families_are_ignored_with_a_notice() {
         let c = Config::from_env(env(&[
-            ("DD_NOTIFICATION_MQTT_ONE_URL", "x"),
+            ("DD_NOTIFICATION_KAFKA_ONE_BROKERS", "x"),
             ("DD_ACTION_DOCKER_LOCAL_PRUNE", "true"),
         ]))
         .unwrap();
         assert!(c.tls.is_none());
         assert_eq!(c.ignored.len(), 2, "{:?}", c.ignored);
-        assert!(c.ignored.iter().any(|n| n.contains("mqtt.one")));
+        assert!(c.ignored.iter().any(|n| n.contains("kafka.one")));
     }
 
     #[test]

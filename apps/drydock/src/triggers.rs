@@ -12,7 +12,7 @@ use drydock_core::ports::{Notification, NotificationEvent, Notifier, Store};
 use drydock_core::template::Value;
 use drydock_triggers::channels::ChannelKind;
 use drydock_triggers::{
-    CommandNotifier, Delivery, HttpNotifier, RetryPolicy, SmtpNotifier, deliver,
+    CommandNotifier, Delivery, HttpNotifier, MqttNotifier, RetryPolicy, SmtpNotifier, deliver,
 };
 use drydock_watch::WatchEvent;
 use tokio::sync::broadcast;
@@ -126,6 +126,11 @@ pub(crate) fn from_env(
                         (k.to_ascii_lowercase(), shown)
                     })
                     .collect();
+                (Box::new(notifier), masked)
+            } else if kind == "mqtt" {
+                let notifier = MqttNotifier::new(&id.to_string(), &channel_keys)
+                    .with_context(|| format!("trigger {id}"))?;
+                let masked = notifier.masked_configuration();
                 (Box::new(notifier), masked)
             } else if kind == "smtp" {
                 let notifier = SmtpNotifier::new(&id.to_string(), &channel_keys)
