@@ -509,3 +509,57 @@ mod tests {
         }
     }
 }
+
+/// A notification on its way out, kept in the store so that none is lost: `pending` until the
+/// receiver accepts it (then `delivered`), or `dead-letter` once retries are exhausted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
+pub struct OutboxEntry {
+    /// Unique and chronological: the store lists entries in id order.
+    pub id: String,
+    /// The trigger id (`ntfy.one`).
+    pub trigger: String,
+    /// The rendered title.
+    pub title: String,
+    /// The rendered body.
+    pub body: String,
+    /// The ids of the containers it is about.
+    pub containers: Vec<String>,
+    /// The `ONCE` keys recorded once it is delivered.
+    pub once_keys: Vec<String>,
+    /// Where it stands.
+    pub status: OutboxStatus,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+    /// When it was queued.
+    pub created: chrono::DateTime<chrono::Utc>,
+    /// When it last changed.
+    pub updated: chrono::DateTime<chrono::Utc>,
+}
+
+/// The state of an [`OutboxEntry`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+pub enum OutboxStatus {
+    /// Not delivered yet.
+    Pending,
+    /// Accepted by the receiver.
+    Delivered,
+    /// Given up after the last retry.
+    DeadLetter,
+}
+
+impl OutboxStatus {
+    /// The API name (`pending`, `delivered`, `dead-letter`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::DeadLetter => "dead-letter",
+        }
+    }
+}

@@ -1,8 +1,9 @@
 //! drydock's [`Store`] port on [sled](https://docs.rs/sled/0.34.7), an embedded database.
 //!
-//! Records are JSON in five trees: `containers` (by id), `policies` (by container identity),
+//! Records are JSON in six trees: `containers` (by id), `policies` (by container identity),
 //! `first_seen` (by identity and candidate), `announced` (`ONCE` keys of delivered
-//! notifications), and `meta` (the schema version). A write returns only
+//! notifications), `outbox` (notifications pending, delivered or dead-lettered), and `meta`
+//! (the schema version). A write returns only
 //! after sled has flushed it to disk, so an acknowledged write survives a crash of the process.
 //! Opening a store written by a newer drydock is refused rather than guessed at.
 //!
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drydock_core::model::Container;
+use drydock_core::notification::OutboxEntry;
 use drydock_core::policy::UpdatePolicy;
 use drydock_core::ports::{CandidateKey, Store, StoreError};
 use serde::Serialize;
@@ -74,6 +76,7 @@ pub struct SledStore {
     policies: sled::Tree,
     first_seen: sled::Tree,
     announced: sled::Tree,
+    outbox: sled::Tree,
     path: PathBuf,
 }
 
@@ -114,6 +117,7 @@ impl SledStore {
             policies: db.open_tree("policies").map_err(sled_error)?,
             first_seen: db.open_tree("first_seen").map_err(sled_error)?,
             announced: db.open_tree("announced").map_err(sled_error)?,
+            outbox: db.open_tree("outbox").map_err(sled_error)?,
             db,
             path,
         })
@@ -231,6 +235,26 @@ impl Store for SledStore {
                 .map_err(unavailable)?;
         }
         self.flush().await
+    }
+
+    async fn save_outbox(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
+        let value = encode(&entry.id, entry)?;
+        self.outbox
+            .insert(entry.id.as_bytes(), value)
+            .map_err(unavailable)?;
+        self.flush().await
+    }
+
+    async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut entries = Vec::new();
+        for item in self.outbox.iter() {
+            let (key, raw) = item.map_err(unavailable)?;
+            match decode(&key, &raw) {
+                Ok(entry) => entries.push(entry),
+                Err(e) => tracing::error!(error = %e, "skipping an unreadable outbox entry"),
+            }
+        }
+        Ok(entries)
     }
 
     async fn announced(&self, key: &str) -> Result<bool, StoreError> {

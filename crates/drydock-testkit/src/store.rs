@@ -4,6 +4,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drydock_core::model::Container;
+use drydock_core::notification::OutboxEntry;
 use drydock_core::policy::UpdatePolicy;
 use drydock_core::ports::{CandidateKey, Store, StoreError};
 
@@ -21,6 +22,7 @@ struct State {
     policies: HashMap<String, UpdatePolicy>,
     first_seen: HashMap<CandidateKey, DateTime<Utc>>,
     announced: std::collections::HashSet<String>,
+    outbox: BTreeMap<String, OutboxEntry>,
     unavailable: Option<String>,
 }
 
@@ -89,6 +91,19 @@ impl Store for InMemoryStore {
             state.policies.insert(identity.to_owned(), policy.clone());
         }
         Ok(())
+    }
+
+    async fn save_outbox(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        Self::check(&state)?;
+        state.outbox.insert(entry.id.clone(), entry.clone());
+        Ok(())
+    }
+
+    async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let state = lock(&self.state);
+        Self::check(&state)?;
+        Ok(state.outbox.values().cloned().collect())
     }
 
     async fn announced(&self, key: &str) -> Result<bool, StoreError> {

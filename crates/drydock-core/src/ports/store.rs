@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::model::Container;
+use crate::notification::OutboxEntry;
 use crate::policy::UpdatePolicy;
 
 /// Durable state: containers, their policies, and when candidates were first seen.
@@ -35,6 +36,12 @@ pub trait Store: Send + Sync {
 
     /// Records that a notification with this `ONCE` key was delivered; durable when it returns.
     async fn record_announced(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Inserts or replaces an outbox entry (keyed by its id); durable when it returns.
+    async fn save_outbox(&self, entry: &OutboxEntry) -> Result<(), StoreError>;
+
+    /// Every outbox entry, oldest first.
+    async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
 
     /// Records that `candidate` was seen at `at`, keeping the earliest time, and returns it.
     async fn record_first_seen(

@@ -1,5 +1,6 @@
 use chrono::{TimeZone, Utc};
 use drydock_core::model::{Container, ContainerStatus};
+use drydock_core::notification::{OutboxEntry, OutboxStatus};
 use drydock_core::policy::UpdatePolicy;
 use drydock_core::ports::{CandidateKey, Store};
 
@@ -102,6 +103,38 @@ pub async fn store_contract(store: &dyn Store) {
             .must("announced"),
         "per key"
     );
+
+    let at = Utc
+        .with_ymd_and_hms(2026, 5, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let mut entry = OutboxEntry {
+        id: "0001-ntfy.one".into(),
+        trigger: "ntfy.one".into(),
+        title: "t".into(),
+        body: "b".into(),
+        containers: vec!["contract-b".into()],
+        once_keys: vec!["k".into()],
+        status: OutboxStatus::Pending,
+        attempts: 0,
+        last_error: None,
+        created: at,
+        updated: at,
+    };
+    store.save_outbox(&entry).await.must("save_outbox");
+    let later = OutboxEntry {
+        id: "0002-ntfy.one".into(),
+        ..entry.clone()
+    };
+    store.save_outbox(&later).await.must("save_outbox");
+    entry.status = OutboxStatus::DeadLetter;
+    entry.attempts = 5;
+    entry.last_error = Some("HTTP 503".into());
+    store.save_outbox(&entry).await.must("save_outbox");
+    let outbox = store.outbox().await.must("outbox");
+    assert_eq!(outbox.len(), 2, "an entry is replaced, not duplicated");
+    assert_eq!(outbox[0], entry, "oldest first, read back equal");
+    assert_eq!(outbox[1].id, "0002-ntfy.one");
 
     let key = CandidateKey {
         identity: "local/alpha".into(),
