@@ -282,6 +282,16 @@ pub(crate) const ROUTES: &[Route] = &[
     ),
     route(
         "get",
+        "/api/notifications/outbox",
+        "Notification outbox (`status`: pending, delivered, dead-letter)",
+        &[
+            (200, "{ data, total, counts }"),
+            (400, "Invalid status"),
+            UNAUTHORIZED,
+        ],
+    ),
+    route(
+        "get",
         "/api/store",
         "Store configuration",
         &[(200, "{ configuration }"), UNAUTHORIZED],

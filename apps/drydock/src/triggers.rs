@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use drydock_core::model::Container;
-use drydock_core::notification::{Planned, TriggerId, TriggerSettings, once_key, plan};
+use drydock_core::notification::{
+    OutboxEntry, OutboxStatus, Planned, TriggerId, TriggerSettings, once_key, plan,
+};
 use drydock_core::ports::{Notification, NotificationEvent, Notifier, Store};
 use drydock_core::template::Value;
 use drydock_triggers::channels::ChannelKind;
@@ -184,33 +186,96 @@ fn from_json(value: &serde_json::Value) -> Value {
     }
 }
 
-/// Sends one planned message and, once delivered, records its `ONCE` keys.
+/// Sends one planned message through the outbox: queued in the store first, then delivered with
+/// retries, then marked delivered (its `ONCE` keys recorded) or dead-lettered.
 pub(crate) async fn send(
     trigger: &Trigger,
     planned: Planned,
     store: &dyn Store,
     policy: RetryPolicy,
 ) -> Delivery {
-    let notification = Notification {
-        event: NotificationEvent::UpdateAvailable,
+    let now = chrono::Utc::now();
+    let nanos = now.timestamp_nanos_opt().unwrap_or_default();
+    let entry = OutboxEntry {
+        id: format!("{nanos:020}-{}", trigger.settings.id),
+        trigger: trigger.settings.id.to_string(),
         title: planned.title,
         body: planned.body,
-        containers: planned.containers,
+        containers: planned.containers.iter().map(|c| c.id.clone()).collect(),
+        once_keys: planned.once_keys,
+        status: OutboxStatus::Pending,
+        attempts: 0,
+        last_error: None,
+        created: now,
+        updated: now,
+    };
+    deliver_entry(trigger, entry, planned.containers, store, policy).await
+}
+
+async fn deliver_entry(
+    trigger: &Trigger,
+    mut entry: OutboxEntry,
+    containers: Vec<Container>,
+    store: &dyn Store,
+    policy: RetryPolicy,
+) -> Delivery {
+    if let Err(e) = store.save_outbox(&entry).await {
+        tracing::error!(trigger = %entry.trigger, error = %e, "could not queue a notification");
+    }
+    let notification = Notification {
+        event: NotificationEvent::UpdateAvailable,
+        title: entry.title.clone(),
+        body: entry.body.clone(),
+        containers,
     };
     let delivery = deliver(trigger.notifier.as_ref(), &notification, policy).await;
     match &delivery {
-        Delivery::Sent { .. } => {
-            for key in &planned.once_keys {
+        Delivery::Sent { attempts } => {
+            entry.status = OutboxStatus::Delivered;
+            entry.attempts += attempts;
+            for key in &entry.once_keys {
                 if let Err(e) = store.record_announced(key).await {
-                    tracing::error!(trigger = trigger.notifier.id(), error = %e, "could not record a delivery");
+                    tracing::error!(trigger = %entry.trigger, error = %e, "could not record a delivery");
                 }
             }
         }
         Delivery::Dead { attempts, error } => {
-            tracing::error!(trigger = trigger.notifier.id(), attempts, error = %error, "notification dead-lettered");
+            tracing::error!(trigger = %entry.trigger, attempts, error = %error, "notification dead-lettered");
+            entry.status = OutboxStatus::DeadLetter;
+            entry.attempts += attempts;
+            entry.last_error = Some(error.to_string());
         }
     }
+    entry.updated = chrono::Utc::now();
+    if let Err(e) = store.save_outbox(&entry).await {
+        tracing::error!(trigger = %entry.trigger, error = %e, "could not record a delivery outcome");
+    }
     delivery
+}
+
+/// Delivers what a previous run queued and did not finish (a crash between queue and delivery).
+async fn resume_pending(triggers: &[Trigger], store: &dyn Store, policy: RetryPolicy) {
+    let Ok(entries) = store.outbox().await else {
+        return;
+    };
+    for entry in entries
+        .into_iter()
+        .filter(|e| e.status == OutboxStatus::Pending)
+    {
+        let Some(trigger) = triggers
+            .iter()
+            .find(|t| t.settings.id.to_string() == entry.trigger)
+        else {
+            continue;
+        };
+        let mut containers = Vec::new();
+        for id in &entry.containers {
+            if let Ok(Some(container)) = store.container(id).await {
+                containers.push(container);
+            }
+        }
+        deliver_entry(trigger, entry, containers, store, policy).await;
+    }
 }
 
 /// Turns `update-available` events into deliveries: events are gathered for a moment (one watch
@@ -225,6 +290,7 @@ pub(crate) async fn dispatch(
     if triggers.is_empty() {
         return;
     }
+    resume_pending(&triggers, store.as_ref(), policy).await;
     loop {
         let first = match events.recv().await {
             Ok(WatchEvent::UpdateAvailable(container)) => *container,
@@ -265,5 +331,115 @@ pub(crate) async fn dispatch(
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drydock_testkit::InMemoryStore;
+
+    fn trigger(url: &str) -> Trigger {
+        let id = TriggerId {
+            kind: "ntfy".into(),
+            name: "x".into(),
+        };
+        let keys = BTreeMap::from([
+            ("TOPIC".to_owned(), "t".to_owned()),
+            ("URL".to_owned(), url.to_owned()),
+        ]);
+        Trigger {
+            settings: TriggerSettings::from_keys(id, &BTreeMap::new()).unwrap(),
+            notifier: Box::new(HttpNotifier::new("ntfy.x", ChannelKind::Ntfy, keys).unwrap()),
+            configuration: BTreeMap::new(),
+        }
+    }
+
+    fn planned() -> Planned {
+        Planned {
+            trigger: TriggerId {
+                kind: "ntfy".into(),
+                name: "x".into(),
+            },
+            title: "t".into(),
+            body: "b".into(),
+            containers: vec![Container {
+                id: "c1".into(),
+                ..Container::default()
+            }],
+            once_keys: vec!["ntfy.x|local/c|1.1".into()],
+        }
+    }
+
+    fn fast() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 3,
+            base: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_undeliverable_message_is_dead_lettered_in_the_store() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let store = InMemoryStore::new();
+        let outcome = send(
+            &trigger(&format!("http://127.0.0.1:{closed}")),
+            planned(),
+            &store,
+            fast(),
+        )
+        .await;
+        assert!(matches!(outcome, Delivery::Dead { attempts: 3, .. }));
+        let outbox = store.outbox().await.unwrap();
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox[0].status, OutboxStatus::DeadLetter);
+        assert_eq!(outbox[0].attempts, 3);
+        assert!(outbox[0].last_error.is_some());
+        assert!(
+            !store.announced("ntfy.x|local/c|1.1").await.unwrap(),
+            "not delivered, not announced"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pending_message_left_by_a_crash_is_delivered_at_start() {
+        // A receiver that accepts anything.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        let store = InMemoryStore::new();
+        let now = chrono::Utc::now();
+        let pending = OutboxEntry {
+            id: "1-ntfy.x".into(),
+            trigger: "ntfy.x".into(),
+            title: "t".into(),
+            body: "b".into(),
+            containers: Vec::new(),
+            once_keys: vec!["k".into()],
+            status: OutboxStatus::Pending,
+            attempts: 0,
+            last_error: None,
+            created: now,
+            updated: now,
+        };
+        store.save_outbox(&pending).await.unwrap();
+        resume_pending(&[trigger(&url)], &store, fast()).await;
+        let outbox = store.outbox().await.unwrap();
+        assert_eq!(outbox[0].status, OutboxStatus::Delivered);
+        assert!(store.announced("k").await.unwrap());
     }
 }

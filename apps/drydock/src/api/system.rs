@@ -18,6 +18,7 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/registries", web::get().to(registries))
         .route("/api/triggers", web::get().to(triggers))
         .route("/api/store", web::get().to(store))
+        .route("/api/notifications/outbox", web::get().to(outbox))
         .route("/api/log", web::get().to(log))
         .route("/api/events", web::get().to(events))
         .route("/api/openapi.json", web::get().to(openapi))
@@ -92,6 +93,38 @@ async fn registries(state: State) -> HttpResponse {
 async fn triggers(state: State) -> HttpResponse {
     let list: Vec<serde_json::Value> = state.config.triggers.iter().map(|t| t.describe()).collect();
     HttpResponse::Ok().json(list)
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct OutboxQuery {
+    status: Option<String>,
+}
+
+/// The notification outbox: pending, delivered and dead-lettered messages, newest first.
+async fn outbox(state: State, query: web::Query<OutboxQuery>) -> ApiResult<HttpResponse> {
+    use drydock_core::notification::OutboxStatus;
+    let wanted = match query.status.as_deref() {
+        None => None,
+        Some("pending") => Some(OutboxStatus::Pending),
+        Some("delivered") => Some(OutboxStatus::Delivered),
+        Some("dead-letter") => Some(OutboxStatus::DeadLetter),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "status `{other}` is not one of: pending, delivered, dead-letter"
+            )));
+        }
+    };
+    let mut entries = state.store.outbox().await.map_err(ApiError::internal)?;
+    let count = |s: OutboxStatus| entries.iter().filter(|e| e.status == s).count();
+    let counts = json!({
+        "pending": count(OutboxStatus::Pending),
+        "delivered": count(OutboxStatus::Delivered),
+        "deadLetter": count(OutboxStatus::DeadLetter),
+    });
+    entries.retain(|e| wanted.is_none_or(|w| e.status == w));
+    entries.reverse();
+    Ok(HttpResponse::Ok()
+        .json(json!({ "data": entries, "total": entries.len(), "counts": counts })))
 }
 
 async fn store(state: State) -> HttpResponse {

@@ -242,6 +242,34 @@ async fn updates_found_by_a_watch_reach_the_channels_once() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "{}");
     assert_eq!(count(&log), 3);
+    let outbox: Value = http
+        .get(server.url("/api/notifications/outbox?status=delivered"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        outbox["counts"]["delivered"].as_u64().unwrap() >= 3,
+        "{outbox}"
+    );
+    assert_eq!(outbox["counts"]["deadLetter"], 0);
+    assert!(
+        outbox["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["status"] == "delivered")
+    );
+    assert_eq!(
+        http.get(server.url("/api/notifications/outbox?status=lost"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
     let missing = http
         .post(server.url(&format!("/api/containers/{}/triggers/ntfy/nope", a.id)))
         .send()
