@@ -22,6 +22,9 @@ pub struct MqttNotifier {
     client_id: String,
     credentials: Option<(String, String)>,
     hass: Option<String>,
+    /// One connection at a time: brokers drop a session when another connects with its client
+    /// id, so concurrent publications would knock each other out.
+    connection: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for MqttNotifier {
@@ -84,6 +87,7 @@ impl MqttNotifier {
             credentials: get("USER").map(|u| (u, get("PASSWORD").unwrap_or_default())),
             hass: (flag("HASS_ENABLED") || flag("HASS_DISCOVERY"))
                 .then(|| get("HASS_PREFIX").unwrap_or_else(|| "homeassistant".into())),
+            connection: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -214,6 +218,7 @@ impl Notifier for MqttNotifier {
         if messages.is_empty() {
             return Ok(());
         }
+        let _one_at_a_time = self.connection.lock().await;
         let mut options = MqttOptions::new(self.client_id.clone(), self.host.clone(), self.port);
         options.set_keep_alive(Duration::from_secs(30));
         if let Some((user, password)) = &self.credentials {

@@ -754,3 +754,26 @@ async fn mqtt_publishes_retained_state_and_home_assistant_discovery() {
         drydock_triggers::MqttNotifier::new("mqtt.bad", &keys(&[("URL", "http://x")])).is_err()
     );
 }
+
+/// Regression: concurrent publications shared one client id and the broker dropped all but one.
+#[tokio::test]
+async fn concurrent_mqtt_publications_all_arrive() {
+    let broker = Broker::start();
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let notifier = std::sync::Arc::new(
+        drydock_triggers::MqttNotifier::new("mqtt.many", &keys(&[("URL", &url)])).unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let notifier = notifier.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut message = notification();
+            message.containers[0].name = format!("app{i}");
+            notifier.notify(&message).await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(broker.retained("dd/#").await.len(), 20);
+}
