@@ -30,6 +30,7 @@ install_missing() {
     command -v curl >/dev/null || missing+=(curl)
     command -v promtool >/dev/null || missing+=(prometheus)
     command -v mosquitto >/dev/null || missing+=(mosquitto)
+    command -v mosquitto_sub >/dev/null || missing+=(mosquitto-clients)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         if [ "$(id -u)" -ne 0 ]; then

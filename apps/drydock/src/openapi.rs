@@ -281,6 +281,18 @@ pub(crate) const ROUTES: &[Route] = &[
         &[(200, "Bare array"), UNAUTHORIZED],
     ),
     route(
+        "post",
+        "/api/triggers/{type}/{name}",
+        "Send a test notification (body: a container, or none for a sample)",
+        &[
+            (200, "{}"),
+            (400, "The body is not a container"),
+            UNAUTHORIZED,
+            (404, "Trigger not found"),
+            (500, "Delivery failed"),
+        ],
+    ),
+    route(
         "get",
         "/api/notifications/outbox",
         "Notification outbox (`status`: pending, delivered, dead-letter)",

@@ -166,6 +166,37 @@ pub(crate) fn from_env(
     Ok((triggers, notices))
 }
 
+/// The container a trigger test announces when none is given.
+pub(crate) fn sample_container() -> Container {
+    use drydock_core::model::{ImageTag, KindOfUpdate, UpdateKind, UpdateResult};
+    use drydock_core::version::SemverDiff;
+    Container {
+        id: "drydock-test".into(),
+        name: "drydock-test".into(),
+        watcher: "local".into(),
+        image: drydock_core::model::Image {
+            name: "drydock/test".into(),
+            tag: ImageTag {
+                value: "1.0.0".into(),
+                semver: true,
+            },
+            ..drydock_core::model::Image::default()
+        },
+        result: Some(UpdateResult {
+            tag: Some("1.1.0".into()),
+            ..UpdateResult::default()
+        }),
+        update_available: true,
+        update_kind: UpdateKind {
+            kind: KindOfUpdate::Tag,
+            local_value: Some("1.0.0".into()),
+            remote_value: Some("1.1.0".into()),
+            semver_diff: Some(SemverDiff::Minor),
+        },
+        ..Container::default()
+    }
+}
+
 /// A container as templates see it: the API's JSON.
 pub(crate) fn template_value(container: &Container) -> Value {
     serde_json::to_value(container)
@@ -294,6 +325,10 @@ pub(crate) async fn dispatch(
     loop {
         let first = match events.recv().await {
             Ok(WatchEvent::UpdateAvailable(container)) => *container,
+            Ok(WatchEvent::ContainerAdded(container) | WatchEvent::ContainerUpdated(container)) => {
+                publish_state(&triggers, *container);
+                continue;
+            }
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         };
@@ -305,6 +340,9 @@ pub(crate) async fn dispatch(
                 () = &mut gather => break,
                 event = events.recv() => match event {
                     Ok(WatchEvent::UpdateAvailable(container)) => batch.push(*container),
+                    Ok(WatchEvent::ContainerAdded(container) | WatchEvent::ContainerUpdated(container)) => {
+                        publish_state(&triggers, *container);
+                    }
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
@@ -331,6 +369,31 @@ pub(crate) async fn dispatch(
                 }
             });
         }
+    }
+}
+
+/// MQTT triggers publish every container's state as it changes, update or not (Home Assistant
+/// shows the installed version of all of them); a retained message needs no outbox: the next
+/// change publishes again.
+fn publish_state(triggers: &Arc<Vec<Trigger>>, container: Container) {
+    for index in 0..triggers.len() {
+        if triggers[index].settings.id.kind != "mqtt" {
+            continue;
+        }
+        let triggers = triggers.clone();
+        let container = container.clone();
+        tokio::spawn(async move {
+            let trigger = &triggers[index];
+            let notification = Notification {
+                event: NotificationEvent::UpdateAvailable,
+                title: String::new(),
+                body: String::new(),
+                containers: vec![container],
+            };
+            if let Err(e) = trigger.notifier.notify(&notification).await {
+                tracing::warn!(trigger = trigger.notifier.id(), error = %e, "publishing a container's state failed");
+            }
+        });
     }
 }
 

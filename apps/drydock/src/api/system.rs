@@ -17,6 +17,7 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/watchers", web::get().to(watchers))
         .route("/api/registries", web::get().to(registries))
         .route("/api/triggers", web::get().to(triggers))
+        .route("/api/triggers/{type}/{name}", web::post().to(test_trigger))
         .route("/api/store", web::get().to(store))
         .route("/api/notifications/outbox", web::get().to(outbox))
         .route("/api/log", web::get().to(log))
@@ -125,6 +126,52 @@ async fn outbox(state: State, query: web::Query<OutboxQuery>) -> ApiResult<HttpR
     entries.reverse();
     Ok(HttpResponse::Ok()
         .json(json!({ "data": entries, "total": entries.len(), "counts": counts })))
+}
+
+/// Sends a test notification through one trigger, now: about the container given as the JSON
+/// body, or a sample one. Answers `{}` once the receiver accepted it.
+async fn test_trigger(
+    state: State,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let (kind, name) = path.into_inner();
+    let wanted = format!(
+        "{}.{}",
+        kind.to_ascii_lowercase(),
+        name.to_ascii_lowercase()
+    );
+    let trigger = state
+        .config
+        .triggers
+        .iter()
+        .find(|t| t.settings.id.to_string() == wanted)
+        .ok_or_else(|| ApiError::not_found("Trigger not found"))?;
+    let container: drydock_core::model::Container = if body.is_empty() {
+        crate::triggers::sample_container()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("the body must be a container: {e}")))?
+    };
+    let scope = drydock_core::notification::container_scope(
+        &container,
+        crate::triggers::template_value(&container),
+    );
+    let planned = drydock_core::notification::Planned {
+        trigger: trigger.settings.id.clone(),
+        title: trigger.settings.simple_title.render(&scope),
+        body: trigger.settings.simple_body.render(&scope),
+        containers: vec![container],
+        once_keys: Vec::new(),
+    };
+    let once = drydock_triggers::RetryPolicy {
+        attempts: 1,
+        ..drydock_triggers::RetryPolicy::default()
+    };
+    match crate::triggers::send(trigger, planned, state.store.as_ref(), once).await {
+        drydock_triggers::Delivery::Sent { .. } => Ok(HttpResponse::Ok().json(json!({}))),
+        drydock_triggers::Delivery::Dead { error, .. } => Err(ApiError::internal(error)),
+    }
 }
 
 async fn store(state: State) -> HttpResponse {

@@ -270,6 +270,33 @@ async fn updates_found_by_a_watch_reach_the_channels_once() {
             .status(),
         400
     );
+    // Each trigger has a test action.
+    let before = count(&log);
+    let tested = http
+        .post(server.url("/api/triggers/ntfy/one"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tested.status(), 200);
+    let sample = messages(&log, "/ntfy").into_iter().last().unwrap();
+    assert_eq!(sample["message"], "drydock-test 1.0.0 -> 1.1.0 (minor)");
+    assert_eq!(count(&log), before, "the sample is not one of ours");
+    let bad = http
+        .post(server.url("/api/triggers/ntfy/one"))
+        .header("Content-Type", "application/json")
+        .body("[1]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(
+        http.post(server.url("/api/triggers/ntfy/nope"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     let missing = http
         .post(server.url(&format!("/api/containers/{}/triggers/ntfy/nope", a.id)))
         .send()
@@ -278,4 +305,86 @@ async fn updates_found_by_a_watch_reach_the_channels_once() {
     assert_eq!(missing.status(), 404);
     drop(newest);
     drop(server);
+}
+
+#[tokio::test]
+async fn mqtt_publishes_every_watched_container_for_home_assistant() {
+    let prefix = unique("mqtt");
+    let current = TestImage::build(&prefix, "1.0.0");
+    current.push();
+    let _container = TestContainer::run(
+        &format!("{prefix}-app"),
+        &current.reference,
+        &[("dd.watch", "true")],
+        "sleep 3600",
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = std::env::temp_dir().join(format!("{prefix}.conf"));
+    std::fs::write(
+        &config,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .unwrap();
+    let mut broker = std::process::Command::new("mosquitto")
+        .arg("-c")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mosquitto");
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let server = Server::start(&[
+        ("DD_ANONYMOUS_AUTH_CONFIRM", "true"),
+        ("DD_WATCHER_LOCAL_WATCHBYDEFAULT", "false"),
+        ("DD_NOTIFICATION_MQTT_HA_URL", url.as_str()),
+        ("DD_NOTIFICATION_MQTT_HA_HASS_ENABLED", "true"),
+    ]);
+    // Other tests run at the same time: wait for our container's state rather than a fixed time.
+    let wanted = format!("dd/container/local/{prefix}-app ");
+    let mut text = String::new();
+    for _ in 0..10 {
+        let read = std::process::Command::new("mosquitto_sub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-t",
+                "#",
+                "-v",
+                "-W",
+                "2",
+            ])
+            .output()
+            .expect("mosquitto_sub");
+        text = String::from_utf8_lossy(&read.stdout).into_owned();
+        if text.lines().any(|l| l.starts_with(&wanted)) {
+            break;
+        }
+    }
+    let state_line = text
+        .lines()
+        .find(|l| l.starts_with(&wanted))
+        .unwrap_or_else(|| panic!("no state for an up-to-date container: {text}"));
+    let payload: Value = serde_json::from_str(state_line.split_once(' ').unwrap().1).unwrap();
+    assert_eq!(payload["image_tag_value"], "1.0.0");
+    assert_eq!(payload["update_available"], false);
+    assert!(
+        text.contains(&format!(
+            "homeassistant/update/dd_container_local_{prefix}-app/config "
+        )),
+        "{text}"
+    );
+    drop(server);
+    let _ = broker.kill();
+    let _ = broker.wait();
+    let _ = std::fs::remove_file(&config);
 }
