@@ -166,6 +166,40 @@ pub(crate) fn from_env(
     Ok((triggers, notices))
 }
 
+/// The trigger `{type}.{name}`, if configured.
+pub(crate) fn find<'a>(triggers: &'a [Trigger], kind: &str, name: &str) -> Option<&'a Trigger> {
+    let wanted = format!(
+        "{}.{}",
+        kind.to_ascii_lowercase(),
+        name.to_ascii_lowercase()
+    );
+    triggers
+        .iter()
+        .find(|t| t.settings.id.to_string() == wanted)
+}
+
+/// Sends the simple message about `container` now, once, whatever the threshold and `ONCE`
+/// say: a manual run or a test.
+pub(crate) async fn send_now(
+    trigger: &Trigger,
+    container: Container,
+    store: &dyn Store,
+) -> Delivery {
+    let scope = drydock_core::notification::container_scope(&container, template_value(&container));
+    let planned = Planned {
+        trigger: trigger.settings.id.clone(),
+        title: trigger.settings.simple_title.render(&scope),
+        body: trigger.settings.simple_body.render(&scope),
+        containers: vec![container],
+        once_keys: Vec::new(),
+    };
+    let once = RetryPolicy {
+        attempts: 1,
+        ..RetryPolicy::default()
+    };
+    send(trigger, planned, store, once).await
+}
+
 /// The container a trigger test announces when none is given.
 pub(crate) fn sample_container() -> Container {
     use drydock_core::model::{ImageTag, KindOfUpdate, UpdateKind, UpdateResult};

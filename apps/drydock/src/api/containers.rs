@@ -126,34 +126,9 @@ async fn run_trigger(
 ) -> ApiResult<HttpResponse> {
     let (id, kind, name) = path.into_inner();
     let container = find(&state, &id).await?;
-    let wanted = format!(
-        "{}.{}",
-        kind.to_ascii_lowercase(),
-        name.to_ascii_lowercase()
-    );
-    let trigger = state
-        .config
-        .triggers
-        .iter()
-        .find(|t| t.settings.id.to_string() == wanted)
+    let trigger = crate::triggers::find(&state.config.triggers, &kind, &name)
         .ok_or_else(|| ApiError::not_found("Trigger not found"))?;
-    // A manual run sends now, whatever the threshold and ONCE say.
-    let scope = drydock_core::notification::container_scope(
-        &container,
-        crate::triggers::template_value(&container),
-    );
-    let planned = drydock_core::notification::Planned {
-        trigger: trigger.settings.id.clone(),
-        title: trigger.settings.simple_title.render(&scope),
-        body: trigger.settings.simple_body.render(&scope),
-        containers: vec![container],
-        once_keys: Vec::new(),
-    };
-    let once = drydock_triggers::RetryPolicy {
-        attempts: 1,
-        ..drydock_triggers::RetryPolicy::default()
-    };
-    match crate::triggers::send(trigger, planned, state.store.as_ref(), once).await {
+    match crate::triggers::send_now(trigger, container, state.store.as_ref()).await {
         drydock_triggers::Delivery::Sent { .. } => Ok(HttpResponse::Ok().json(json!({}))),
         drydock_triggers::Delivery::Dead { error, .. } => Err(ApiError::internal(error)),
     }

@@ -136,16 +136,7 @@ async fn test_trigger(
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let (kind, name) = path.into_inner();
-    let wanted = format!(
-        "{}.{}",
-        kind.to_ascii_lowercase(),
-        name.to_ascii_lowercase()
-    );
-    let trigger = state
-        .config
-        .triggers
-        .iter()
-        .find(|t| t.settings.id.to_string() == wanted)
+    let trigger = crate::triggers::find(&state.config.triggers, &kind, &name)
         .ok_or_else(|| ApiError::not_found("Trigger not found"))?;
     let container: drydock_core::model::Container = if body.is_empty() {
         crate::triggers::sample_container()
@@ -153,22 +144,7 @@ async fn test_trigger(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("the body must be a container: {e}")))?
     };
-    let scope = drydock_core::notification::container_scope(
-        &container,
-        crate::triggers::template_value(&container),
-    );
-    let planned = drydock_core::notification::Planned {
-        trigger: trigger.settings.id.clone(),
-        title: trigger.settings.simple_title.render(&scope),
-        body: trigger.settings.simple_body.render(&scope),
-        containers: vec![container],
-        once_keys: Vec::new(),
-    };
-    let once = drydock_triggers::RetryPolicy {
-        attempts: 1,
-        ..drydock_triggers::RetryPolicy::default()
-    };
-    match crate::triggers::send(trigger, planned, state.store.as_ref(), once).await {
+    match crate::triggers::send_now(trigger, container, state.store.as_ref()).await {
         drydock_triggers::Delivery::Sent { .. } => Ok(HttpResponse::Ok().json(json!({}))),
         drydock_triggers::Delivery::Dead { error, .. } => Err(ApiError::internal(error)),
     }
