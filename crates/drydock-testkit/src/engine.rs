@@ -195,3 +195,75 @@ impl Drop for TestContainer {
         let _ = docker(&["rm", "-f", &self.id]);
     }
 }
+
+/// A loopback TCP port nothing listens on right now.
+///
+/// # Panics
+///
+/// When no port can be bound on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+}
+
+/// A real server (a broker, a mail server) run for a test on a loopback port, killed on drop.
+#[derive(Debug)]
+pub struct TestService {
+    /// The port it listens on.
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl TestService {
+    /// Runs `program args…`, which must listen on `127.0.0.1:port`, and waits until it does.
+    ///
+    /// # Panics
+    ///
+    /// When the program cannot start or does not listen within 5 s.
+    pub fn spawn(program: &str, args: &[&str], port: u16) -> Self {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e} (scripts/test-env.sh installs it)"));
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { port, child };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{program} did not listen on 127.0.0.1:{port}");
+    }
+
+    /// A mosquitto broker on a free port, anonymous, without persistence.
+    ///
+    /// # Panics
+    ///
+    /// When mosquitto cannot start.
+    pub fn mosquitto() -> Self {
+        let port = free_port();
+        let config = std::env::temp_dir().join(format!("{}.conf", unique("mosquitto")));
+        std::fs::write(
+            &config,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let config_arg = config.display().to_string();
+        let service = Self::spawn("mosquitto", &["-c", &config_arg], port);
+        // mosquitto has read its configuration once it listens.
+        let _ = std::fs::remove_file(&config);
+        service
+    }
+}
+
+impl Drop for TestService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

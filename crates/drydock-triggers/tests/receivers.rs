@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use drydock_core::model::Container;
 use drydock_core::ports::{Notification, NotificationEvent, Notifier, NotifyError};
+use drydock_testkit::engine::{TestService, free_port};
 use drydock_triggers::channels::ChannelKind;
 use drydock_triggers::{Delivery, HttpNotifier, RetryPolicy, deliver};
 use serde_json::{Value, json};
@@ -521,47 +522,35 @@ async fn a_command_gets_the_update_in_its_environment_and_stdin() {
 struct SmtpServer {
     port: u16,
     maildir: std::path::PathBuf,
-    child: std::process::Child,
+    _service: TestService,
 }
 
 impl SmtpServer {
     fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let maildir =
             std::env::temp_dir().join(format!("drydock-maildir-{}-{port}", std::process::id()));
-        let child = std::process::Command::new("python3")
-            .args([
+        let listen = format!("127.0.0.1:{port}");
+        let maildir_arg = maildir.display().to_string();
+        let service = TestService::spawn(
+            "python3",
+            &[
                 "-m",
                 "aiosmtpd",
                 "-n",
                 "-l",
-                &format!("127.0.0.1:{port}"),
+                &listen,
                 "-c",
                 "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(&maildir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("aiosmtpd (pip install aiosmtpd; scripts/test-env.sh does)");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self {
-                    port,
-                    maildir,
-                    child,
-                };
-            }
-            std::thread::sleep(Duration::from_millis(50));
+                &maildir_arg,
+            ],
+            port,
+        );
+        Self {
+            port,
+            maildir,
+            _service: service,
         }
-        let mut child = child;
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("aiosmtpd did not listen");
     }
 
     fn messages(&self) -> Vec<String> {
@@ -578,8 +567,6 @@ impl SmtpServer {
 
 impl Drop for SmtpServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.maildir);
     }
 }
@@ -639,46 +626,16 @@ async fn smtp_delivers_to_a_real_mail_server() {
 /// A real MQTT broker (Debian's mosquitto) on a free loopback port, killed on drop.
 struct Broker {
     port: u16,
-    child: std::process::Child,
-    config: std::path::PathBuf,
+    _service: TestService,
 }
 
 impl Broker {
     fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = std::env::temp_dir().join(format!(
-            "drydock-mosquitto-{}-{port}.conf",
-            std::process::id()
-        ));
-        std::fs::write(
-            &config,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .unwrap();
-        let mut child = std::process::Command::new("mosquitto")
-            .arg("-c")
-            .arg(&config)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("mosquitto (Debian's package; scripts/test-env.sh installs it)");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self {
-                    port,
-                    child,
-                    config,
-                };
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let service = TestService::mosquitto();
+        Self {
+            port: service.port,
+            _service: service,
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("mosquitto did not listen");
     }
 
     /// The retained messages under `filter`, as a subscriber arriving now sees them.
@@ -703,14 +660,6 @@ impl Broker {
         })
         .await;
         seen
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.config);
     }
 }
 

@@ -34,14 +34,7 @@ async fn acknowledged_policy_changes_survive_sigkill() {
     let server = Server::start(&env);
     let started = Instant::now();
     loop {
-        let list: Value = http
-            .get(server.url("/api/containers"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = server.get_json("/api/containers").await;
         if list
             .as_array()
             .unwrap()
@@ -71,14 +64,7 @@ async fn acknowledged_policy_changes_survive_sigkill() {
     for run in 0..RUNS {
         let server = Server::start_with_store(&env, store);
         // The store opened and reads back.
-        let list: Value = http
-            .get(server.url("/api/containers"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = server.get_json("/api/containers").await;
         let ours = list
             .as_array()
             .unwrap()

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drydock_testkit::engine::{TestContainer, TestImage, unique};
+use drydock_testkit::engine::{TestContainer, TestImage, TestService, unique};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -122,27 +122,15 @@ async fn updates_found_by_a_watch_reach_the_channels_once() {
     ];
     let server = Server::start(&env);
     let http = client();
-    let triggers: Value = http
-        .get(server.url("/api/triggers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let triggers: Value = server.get_json("/api/triggers").await;
     assert_eq!(triggers.as_array().unwrap().len(), 2, "{triggers}");
 
     // The start-up watch finds both updates.
     settle().await;
     settle().await;
-    let for_b: Value = http
-        .get(server.url(&format!("/api/containers/{}/triggers", b.id)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let for_b: Value = server
+        .get_json(&format!("/api/containers/{}/triggers", b.id))
+        .await;
     let ids: Vec<&str> = for_b
         .as_array()
         .expect("b is watched")
@@ -242,14 +230,9 @@ async fn updates_found_by_a_watch_reach_the_channels_once() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "{}");
     assert_eq!(count(&log), 3);
-    let outbox: Value = http
-        .get(server.url("/api/notifications/outbox?status=delivered"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let outbox: Value = server
+        .get_json("/api/notifications/outbox?status=delivered")
+        .await;
     assert!(
         outbox["counts"]["delivered"].as_u64().unwrap() >= 3,
         "{outbox}"
@@ -319,27 +302,8 @@ async fn mqtt_publishes_every_watched_container_for_home_assistant() {
         "sleep 3600",
     );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = std::env::temp_dir().join(format!("{prefix}.conf"));
-    std::fs::write(
-        &config,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-    )
-    .unwrap();
-    let mut broker = std::process::Command::new("mosquitto")
-        .arg("-c")
-        .arg(&config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("mosquitto");
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let broker = TestService::mosquitto();
+    let port = broker.port;
     let url = format!("mqtt://127.0.0.1:{port}");
     let server = Server::start(&[
         ("DD_ANONYMOUS_AUTH_CONFIRM", "true"),
@@ -384,7 +348,5 @@ async fn mqtt_publishes_every_watched_container_for_home_assistant() {
         "{text}"
     );
     drop(server);
-    let _ = broker.kill();
-    let _ = broker.wait();
-    let _ = std::fs::remove_file(&config);
+    drop(broker);
 }
