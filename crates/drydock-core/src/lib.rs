@@ -37,6 +37,7 @@
 //! - [`selection`]: the choice of the update tag, with its trace.
 //! - [`model`]: the container model in the Container API's shape.
 //! - [`notification`]: which trigger announces which update, and the rendered messages.
+//! - [`operation`]: journaled container updates, backups, audit entries and crash recovery.
 //! - [`policy`]: skips, snooze, maturity and trigger thresholds.
 //! - [`template`]: notification templates with safe `${...}` expressions.
 //! - [`ports`]: the traits adapters implement.
@@ -45,6 +46,7 @@ pub mod discovery;
 pub mod image_ref;
 pub mod model;
 pub mod notification;
+pub mod operation;
 pub mod policy;
 pub mod ports;
 pub mod rules;

@@ -1,9 +1,10 @@
 //! drydock's [`Store`] port on [sled](https://docs.rs/sled/0.34.7), an embedded database.
 //!
-//! Records are JSON in six trees: `containers` (by id), `policies` (by container identity),
+//! Records are JSON in nine trees: `containers` (by id), `policies` (by container identity),
 //! `first_seen` (by identity and candidate), `announced` (`ONCE` keys of delivered
-//! notifications), `outbox` (notifications pending, delivered or dead-lettered), and `meta`
-//! (the schema version). A write returns only
+//! notifications), `outbox` (notifications pending, delivered or dead-lettered), `operations`
+//! (the update journal), `backups` (image backups), `audit` (the audit log), and `meta`
+//! (the schema version). New trees are created empty when an older store is opened. A write returns only
 //! after sled has flushed it to disk, so an acknowledged write survives a crash of the process.
 //! Opening a store written by a newer drydock is refused rather than guessed at.
 //!
@@ -28,6 +29,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drydock_core::model::Container;
 use drydock_core::notification::OutboxEntry;
+use drydock_core::operation::{AuditEntry, Backup, Operation};
 use drydock_core::policy::UpdatePolicy;
 use drydock_core::ports::{CandidateKey, Store, StoreError};
 use serde::Serialize;
@@ -77,6 +79,9 @@ pub struct SledStore {
     first_seen: sled::Tree,
     announced: sled::Tree,
     outbox: sled::Tree,
+    operations: sled::Tree,
+    backups: sled::Tree,
+    audit: sled::Tree,
     path: PathBuf,
 }
 
@@ -118,6 +123,9 @@ impl SledStore {
             first_seen: db.open_tree("first_seen").map_err(sled_error)?,
             announced: db.open_tree("announced").map_err(sled_error)?,
             outbox: db.open_tree("outbox").map_err(sled_error)?,
+            operations: db.open_tree("operations").map_err(sled_error)?,
+            backups: db.open_tree("backups").map_err(sled_error)?,
+            audit: db.open_tree("audit").map_err(sled_error)?,
             db,
             path,
         })
@@ -165,6 +173,32 @@ fn decode<T: DeserializeOwned>(key: &[u8], raw: &[u8]) -> Result<T, StoreError> 
         key: String::from_utf8_lossy(key).into_owned(),
         reason: e.to_string(),
     })
+}
+
+/// Inserts a JSON record and makes it durable.
+async fn put<T: Serialize>(
+    store: &SledStore,
+    tree: &sled::Tree,
+    key: &str,
+    value: &T,
+) -> Result<(), StoreError> {
+    let value = encode(key, value)?;
+    tree.insert(key.as_bytes(), value).map_err(unavailable)?;
+    store.flush().await
+}
+
+/// Every readable record of a tree in key order; an unreadable one is logged and skipped (never
+/// deleted), so one damaged record does not hide the others.
+fn all<T: DeserializeOwned>(tree: &sled::Tree, what: &str) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for item in tree.iter() {
+        let (key, raw) = item.map_err(unavailable)?;
+        match decode(&key, &raw) {
+            Ok(value) => out.push(value),
+            Err(e) => tracing::error!(error = %e, "skipping an unreadable {what}"),
+        }
+    }
+    Ok(out)
 }
 
 fn first_seen_key(candidate: &CandidateKey) -> Vec<u8> {
@@ -255,6 +289,36 @@ impl Store for SledStore {
             }
         }
         Ok(entries)
+    }
+
+    async fn save_operation(&self, operation: &Operation) -> Result<(), StoreError> {
+        put(self, &self.operations, &operation.id, operation).await
+    }
+
+    async fn operations(&self) -> Result<Vec<Operation>, StoreError> {
+        all(&self.operations, "operation")
+    }
+
+    async fn save_backup(&self, backup: &Backup) -> Result<(), StoreError> {
+        put(self, &self.backups, &backup.id, backup).await
+    }
+
+    async fn backups(&self) -> Result<Vec<Backup>, StoreError> {
+        all(&self.backups, "backup")
+    }
+
+    async fn remove_backup(&self, id: &str) -> Result<bool, StoreError> {
+        let removed = self.backups.remove(id.as_bytes()).map_err(unavailable)?;
+        self.flush().await?;
+        Ok(removed.is_some())
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        put(self, &self.audit, &entry.id, entry).await
+    }
+
+    async fn audit(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        all(&self.audit, "audit entry")
     }
 
     async fn announced(&self, key: &str) -> Result<bool, StoreError> {

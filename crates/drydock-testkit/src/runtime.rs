@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use drydock_core::image_ref::ImageReference;
 use drydock_core::model::ContainerStatus;
 use drydock_core::ports::{
-    ContainerRuntime, ContainerSpec, ContainerSummary, EventStream, ImageDetails, LogOptions,
-    RuntimeError, RuntimeEvent, RuntimeEventKind,
+    ContainerRuntime, ContainerSpec, ContainerSummary, EventStream, Health, ImageDetails,
+    LogOptions, RuntimeError, RuntimeEvent, RuntimeEventKind,
 };
 use futures_core::Stream;
 use tokio::sync::mpsc;
@@ -36,6 +36,10 @@ struct State {
     pulls: Vec<String>,
     next_id: u64,
     down: bool,
+    /// Calls that fail, by call name, with how many more times.
+    failures: HashMap<&'static str, u32>,
+    /// The health a container created from this image reference reports once started.
+    image_health: HashMap<String, Health>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +82,8 @@ impl FakeRuntime {
             image: image.to_owned(),
             status,
             labels,
+            image_id: image_id.clone(),
+            health: None,
             document: String::new(),
         };
         state.containers.insert(
@@ -119,6 +125,28 @@ impl FakeRuntime {
         lock(&self.state).down = false;
     }
 
+    /// Makes the next `times` calls of `call` fail as the engine would refuse them. `call` is the
+    /// port method's name without its type (`pull_image`, `create_container`, `start_container`,
+    /// `stop_container`, `remove_container`, `rename_container`, `tag_image`).
+    pub fn fail(&self, call: &'static str, times: u32) {
+        lock(&self.state).failures.insert(call, times);
+    }
+
+    /// Containers created from `image` from now on report `health` once started.
+    pub fn set_image_health(&self, image: &str, health: Health) {
+        lock(&self.state)
+            .image_health
+            .insert(image.to_owned(), health);
+    }
+
+    /// Sets a container's document, which [`ContainerRuntime::container_settings`] reports and a
+    /// recreation carries over.
+    pub fn set_document(&self, id: &str, document: &str) {
+        if let Some(c) = lock(&self.state).containers.get_mut(id) {
+            c.spec.document = document.to_owned();
+        }
+    }
+
     /// The references pulled so far, in order.
     pub fn pulls(&self) -> Vec<String> {
         lock(&self.state).pulls.clone()
@@ -149,6 +177,21 @@ impl State {
         };
         self.subscribers
             .retain(|subscriber| subscriber.send(Ok(event.clone())).is_ok());
+    }
+
+    /// Fails when a failure of `call` was requested with [`FakeRuntime::fail`].
+    fn injected(&mut self, call: &'static str) -> Result<(), RuntimeError> {
+        self.up()?;
+        match self.failures.get_mut(call) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                Err(RuntimeError::Rejected {
+                    call: call.to_owned(),
+                    reason: "injected failure".into(),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     fn up(&self) -> Result<(), RuntimeError> {
@@ -251,7 +294,7 @@ impl ContainerRuntime for FakeRuntime {
         _registry_auth: Option<&str>,
     ) -> Result<(), RuntimeError> {
         let mut state = lock(&self.state);
-        state.up()?;
+        state.injected("pull_image")?;
         let reference = image.to_string();
         state.pulls.push(reference.clone());
         if !state.references.contains_key(&reference) {
@@ -270,7 +313,7 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn tag_image(&self, source: &str, target: &ImageReference) -> Result<(), RuntimeError> {
         let mut state = lock(&self.state);
-        state.up()?;
+        state.injected("tag_image")?;
         let id = state
             .references
             .get(source)
@@ -305,7 +348,7 @@ impl ContainerRuntime for FakeRuntime {
         spec: &ContainerSpec,
     ) -> Result<String, RuntimeError> {
         let mut state = lock(&self.state);
-        state.up()?;
+        state.injected("create_container")?;
         if state.containers.values().any(|c| c.spec.name == name) {
             return Err(RuntimeError::Conflict {
                 what: format!("container name {name} is already in use"),
@@ -321,6 +364,8 @@ impl ContainerRuntime for FakeRuntime {
             id: id.clone(),
             name: name.to_owned(),
             status: ContainerStatus::Created,
+            image_id: image_id.clone(),
+            health: None,
             ..spec.clone()
         };
         state.containers.insert(
@@ -337,13 +382,22 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn start_container(&self, id: &str) -> Result<(), RuntimeError> {
         let mut state = lock(&self.state);
+        state.injected("start_container")?;
         let id = state.find(id)?;
+        let health = state
+            .containers
+            .get(&id)
+            .and_then(|c| state.image_health.get(&c.spec.image).copied());
+        if let (Some(c), Some(health)) = (state.containers.get_mut(&id), health) {
+            c.spec.health = Some(health);
+        }
         state.set_status(&id, ContainerStatus::Running, RuntimeEventKind::Start);
         Ok(())
     }
 
     async fn stop_container(&self, id: &str, _timeout: Duration) -> Result<(), RuntimeError> {
         let mut state = lock(&self.state);
+        state.injected("stop_container")?;
         let id = state.find(id)?;
         state.set_status(&id, ContainerStatus::Exited, RuntimeEventKind::Stop);
         Ok(())
@@ -359,6 +413,7 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn remove_container(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
         let mut state = lock(&self.state);
+        state.injected("remove_container")?;
         let id = state.find(id)?;
         if !force && state.containers[&id].spec.status == ContainerStatus::Running {
             return Err(RuntimeError::Conflict {
@@ -373,6 +428,7 @@ impl ContainerRuntime for FakeRuntime {
 
     async fn rename_container(&self, id: &str, new_name: &str) -> Result<(), RuntimeError> {
         let mut state = lock(&self.state);
+        state.injected("rename_container")?;
         let id = state.find(id)?;
         if state
             .containers
@@ -403,5 +459,19 @@ impl ContainerRuntime for FakeRuntime {
             out.push('\n');
         }
         Ok(out)
+    }
+
+    /// The labels and the document, which is all a fake container is configured with.
+    async fn container_settings(&self, id: &str) -> Result<BTreeMap<String, String>, RuntimeError> {
+        let state = lock(&self.state);
+        let id = state.find(id)?;
+        let spec = &state.containers[&id].spec;
+        let mut settings: BTreeMap<String, String> = spec
+            .labels
+            .iter()
+            .map(|(k, v)| (format!("Config.Labels.{k}"), v.clone()))
+            .collect();
+        settings.insert("Document".into(), spec.document.clone());
+        Ok(settings)
     }
 }

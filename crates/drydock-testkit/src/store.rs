@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drydock_core::model::Container;
 use drydock_core::notification::OutboxEntry;
+use drydock_core::operation::{AuditEntry, Backup, Operation};
 use drydock_core::policy::UpdatePolicy;
 use drydock_core::ports::{CandidateKey, Store, StoreError};
 
@@ -23,6 +24,9 @@ struct State {
     first_seen: HashMap<CandidateKey, DateTime<Utc>>,
     announced: std::collections::HashSet<String>,
     outbox: BTreeMap<String, OutboxEntry>,
+    operations: BTreeMap<String, Operation>,
+    backups: BTreeMap<String, Backup>,
+    audit: BTreeMap<String, AuditEntry>,
     unavailable: Option<String>,
 }
 
@@ -104,6 +108,53 @@ impl Store for InMemoryStore {
         let state = lock(&self.state);
         Self::check(&state)?;
         Ok(state.outbox.values().cloned().collect())
+    }
+
+    async fn save_operation(&self, operation: &Operation) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        Self::check(&state)?;
+        state
+            .operations
+            .insert(operation.id.clone(), operation.clone());
+        Ok(())
+    }
+
+    async fn operations(&self) -> Result<Vec<Operation>, StoreError> {
+        let state = lock(&self.state);
+        Self::check(&state)?;
+        Ok(state.operations.values().cloned().collect())
+    }
+
+    async fn save_backup(&self, backup: &Backup) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        Self::check(&state)?;
+        state.backups.insert(backup.id.clone(), backup.clone());
+        Ok(())
+    }
+
+    async fn backups(&self) -> Result<Vec<Backup>, StoreError> {
+        let state = lock(&self.state);
+        Self::check(&state)?;
+        Ok(state.backups.values().cloned().collect())
+    }
+
+    async fn remove_backup(&self, id: &str) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        Self::check(&state)?;
+        Ok(state.backups.remove(id).is_some())
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        Self::check(&state)?;
+        state.audit.insert(entry.id.clone(), entry.clone());
+        Ok(())
+    }
+
+    async fn audit(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        let state = lock(&self.state);
+        Self::check(&state)?;
+        Ok(state.audit.values().cloned().collect())
     }
 
     async fn announced(&self, key: &str) -> Result<bool, StoreError> {

@@ -21,8 +21,8 @@ pub use clock::Clock;
 pub use notifier::{Notification, NotificationEvent, Notifier, NotifyError};
 pub use registry::{ImageConfig, PlatformManifest, Registry, RegistryError};
 pub use runtime::{
-    ContainerRuntime, ContainerSpec, ContainerSummary, EventStream, ImageDetails, LogOptions,
-    RuntimeError, RuntimeEvent, RuntimeEventKind,
+    ContainerRuntime, ContainerSpec, ContainerSummary, EventStream, Health, ImageDetails,
+    LogOptions, RuntimeError, RuntimeEvent, RuntimeEventKind,
 };
 pub use scanner::{ScanError, ScanReport, Scanner, Severity, Vulnerability};
 pub use store::{CandidateKey, Store, StoreError};

@@ -75,6 +75,15 @@ pub trait ContainerRuntime: Send + Sync {
 
     /// The container's log, stdout and stderr interleaved.
     async fn container_logs(&self, id: &str, options: &LogOptions) -> Result<String, RuntimeError>;
+
+    /// The configuration a recreation carries over, as comparable fields: each field path
+    /// (`Config.Env`, `HostConfig.Binds`, `Networks.backend`) maps to a canonical value. Defaults
+    /// that come from the container's image are left out, and so are values the engine generates
+    /// (ids, the short-id hostname and alias), so two containers made from the same settings on
+    /// different images compare equal. See [`crate::operation::config_diff`].
+    ///
+    /// Errors: [`RuntimeError::NotFound`] for an unknown container.
+    async fn container_settings(&self, id: &str) -> Result<BTreeMap<String, String>, RuntimeError>;
 }
 
 /// A container as the engine lists it.
@@ -110,8 +119,23 @@ pub struct ContainerSpec {
     pub status: ContainerStatus,
     /// Labels.
     pub labels: BTreeMap<String, String>,
+    /// The local image id it runs (`sha256:…`).
+    pub image_id: String,
+    /// Its health, when the container has a health check.
+    pub health: Option<Health>,
     /// The engine's full description, opaque to the domain.
     pub document: String,
+}
+
+/// A container's health-check status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Health {
+    /// Not yet decided (within the start period).
+    Starting,
+    /// The check passes.
+    Healthy,
+    /// The check fails.
+    Unhealthy,
 }
 
 /// A local image.

@@ -3,6 +3,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::Container;
 use crate::notification::OutboxEntry;
+use crate::operation::{AuditEntry, Backup, Operation};
 use crate::policy::UpdatePolicy;
 
 /// Durable state: containers, their policies, and when candidates were first seen.
@@ -42,6 +43,28 @@ pub trait Store: Send + Sync {
 
     /// Every outbox entry, oldest first.
     async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Inserts or replaces an operation's journal record (keyed by its id); durable when it
+    /// returns, which is what makes updates crash-safe.
+    async fn save_operation(&self, operation: &Operation) -> Result<(), StoreError>;
+
+    /// Every journaled operation, oldest first.
+    async fn operations(&self) -> Result<Vec<Operation>, StoreError>;
+
+    /// Inserts or replaces an image backup (keyed by its id).
+    async fn save_backup(&self, backup: &Backup) -> Result<(), StoreError>;
+
+    /// Every backup, oldest first.
+    async fn backups(&self) -> Result<Vec<Backup>, StoreError>;
+
+    /// Removes a backup; returns whether it was stored.
+    async fn remove_backup(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Appends an audit entry (keyed by its id).
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// The audit log, oldest first.
+    async fn audit(&self) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Records that `candidate` was seen at `at`, keeping the earliest time, and returns it.
     async fn record_first_seen(

@@ -1,6 +1,7 @@
 use chrono::{TimeZone, Utc};
 use drydock_core::model::{Container, ContainerStatus};
 use drydock_core::notification::{OutboxEntry, OutboxStatus};
+use drydock_core::operation::{AuditEntry, AuditStatus, Backup, Operation, Phase};
 use drydock_core::policy::UpdatePolicy;
 use drydock_core::ports::{CandidateKey, Store};
 
@@ -169,4 +170,62 @@ pub async fn store_contract(store: &dyn Store) {
         store.record_first_seen(&other, t2).await.must("first_seen"),
         t2
     );
+    journal_contract(store).await;
+}
+
+/// Operations are replaced by id and listed oldest first; backups can be removed; audit entries
+/// are kept in order.
+async fn journal_contract(store: &dyn Store) {
+    let mut op = Operation::new("op-2", "web", "old", "a:1", "a:2", "web-old-1", true);
+    let first = Operation {
+        id: "op-1".into(),
+        ..op.clone()
+    };
+    store.save_operation(&op).await.must("save_operation");
+    store.save_operation(&first).await.must("save_operation");
+    op.phase = Phase::Created;
+    op.new_id = Some("new".into());
+    store.save_operation(&op).await.must("save_operation");
+    let ops = store.operations().await.must("operations");
+    assert_eq!(ops.len(), 2, "saving again replaces the record");
+    assert_eq!(ops[0].id, "op-1", "oldest first");
+    assert_eq!(ops[1], op, "the journal keeps every field");
+
+    let backup = Backup {
+        id: "b-1".into(),
+        container_id: "old".into(),
+        container_name: "web".into(),
+        image_name: "a".into(),
+        image_tag: "1".into(),
+        image_digest: Some("sha256:00".into()),
+        retained_as: Some("a:dd-backup-1".into()),
+        timestamp: op.started,
+        trigger_name: "docker.local".into(),
+    };
+    store.save_backup(&backup).await.must("save_backup");
+    assert_eq!(store.backups().await.must("backups"), vec![backup]);
+    assert!(store.remove_backup("b-1").await.must("remove_backup"));
+    assert!(!store.remove_backup("b-1").await.must("remove_backup"));
+    assert!(store.backups().await.must("backups").is_empty());
+
+    let entry = AuditEntry {
+        id: "a-1".into(),
+        timestamp: op.started,
+        action: "update-applied".into(),
+        actor: "auto".into(),
+        container_name: "web".into(),
+        from_version: Some("1".into()),
+        to_version: Some("2".into()),
+        trigger_name: Some("docker.local".into()),
+        status: AuditStatus::Success,
+        details: None,
+    };
+    let second = AuditEntry {
+        id: "a-2".into(),
+        ..entry.clone()
+    };
+    store.append_audit(&second).await.must("append_audit");
+    store.append_audit(&entry).await.must("append_audit");
+    let log = store.audit().await.must("audit");
+    assert_eq!(log, vec![entry, second], "oldest first");
 }
