@@ -7,13 +7,14 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use bollard::auth::DockerCredentials;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerSummary as EngineSummary,
-    EndpointSettings, EventMessage, EventMessageTypeEnum, ImageInspect, NetworkingConfig,
+    EndpointSettings, EventMessage, EventMessageTypeEnum, HealthStatusEnum, ImageInspect,
+    NetworkingConfig,
 };
 use chrono::{DateTime, Datelike, Utc};
 use drydock_core::image_ref::ImageReference;
 use drydock_core::model::ContainerStatus;
 use drydock_core::ports::{
-    ContainerSpec, ContainerSummary, ImageDetails, RuntimeEvent, RuntimeEventKind,
+    ContainerSpec, ContainerSummary, Health, ImageDetails, RuntimeEvent, RuntimeEventKind,
 };
 
 /// The container actions the event stream subscribes to.
@@ -91,6 +92,18 @@ pub(crate) fn spec(inspect: &ContainerInspectResponse, document: String) -> Cont
                 ContainerStatus::from_engine(status.as_ref())
             }),
         labels: labels(config.and_then(|c| c.labels.clone())),
+        image_id: inspect.image.clone().unwrap_or_default(),
+        health: inspect
+            .state
+            .as_ref()
+            .and_then(|s| s.health.as_ref())
+            .and_then(|h| h.status)
+            .and_then(|status| match status {
+                HealthStatusEnum::STARTING => Some(Health::Starting),
+                HealthStatusEnum::HEALTHY => Some(Health::Healthy),
+                HealthStatusEnum::UNHEALTHY => Some(Health::Unhealthy),
+                HealthStatusEnum::NONE | HealthStatusEnum::EMPTY => None,
+            }),
         document,
     }
 }
@@ -213,6 +226,79 @@ fn link(inspected: &str) -> String {
     }
 }
 
+/// The network a recreation is created on (the one `HostConfig.NetworkMode` names, else the
+/// first by name), with the endpoint settings the user gave; `None` for `host`, `none` and
+/// `container:` modes.
+fn primary_network(
+    inspect: &ContainerInspectResponse,
+    network_mode: &str,
+) -> Option<(String, EndpointSettings)> {
+    if network_mode == "host" || network_mode == "none" || network_mode.starts_with("container:") {
+        return None;
+    }
+    let networks = inspect.network_settings.as_ref()?.networks.as_ref()?;
+    let name = if networks.contains_key(network_mode) {
+        network_mode.to_owned()
+    } else if network_mode == "default" && networks.contains_key("bridge") {
+        "bridge".to_owned()
+    } else {
+        networks.keys().min()?.clone()
+    };
+    let endpoint = networks.get(&name)?;
+    let settings = user_endpoint(&name, endpoint, inspect.id.as_deref().unwrap_or_default());
+    Some((name, settings))
+}
+
+/// The networks a recreated container must be connected to after creation: every network of
+/// the inspect document but the primary one, by name, with the user's endpoint settings.
+pub(crate) fn secondary_networks(
+    spec: &ContainerSpec,
+) -> Result<Vec<(String, EndpointSettings)>, String> {
+    let inspect: ContainerInspectResponse = serde_json::from_str(&spec.document)
+        .map_err(|e| format!("the spec's document is not a Docker inspect document: {e}"))?;
+    let network_mode = inspect
+        .host_config
+        .as_ref()
+        .and_then(|h| h.network_mode.clone())
+        .unwrap_or_default();
+    let Some((primary, _)) = primary_network(&inspect, &network_mode) else {
+        return Ok(Vec::new());
+    };
+    let old_id = inspect.id.clone().unwrap_or_default();
+    let mut out: Vec<(String, EndpointSettings)> = inspect
+        .network_settings
+        .and_then(|n| n.networks)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(name, _)| *name != primary)
+        .map(|(name, endpoint)| {
+            let settings = user_endpoint(&name, &endpoint, &old_id);
+            (name, settings)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// The endpoint settings the user chose (aliases without the engine's short-id alias, static
+/// addresses, links, driver options), without what the engine assigned.
+fn user_endpoint(name: &str, endpoint: &EndpointSettings, old_id: &str) -> EndpointSettings {
+    let aliases: Vec<String> = endpoint
+        .aliases
+        .iter()
+        .flatten()
+        .filter(|a| !a.is_empty() && !is_short_id(a, old_id))
+        .cloned()
+        .collect();
+    EndpointSettings {
+        ipam_config: endpoint.ipam_config.clone(),
+        links: endpoint.links.clone().filter(|l| !l.is_empty()),
+        aliases: (name != "bridge" && !aliases.is_empty()).then_some(aliases),
+        driver_opts: endpoint.driver_opts.clone().filter(|o| !o.is_empty()),
+        ..EndpointSettings::default()
+    }
+}
+
 /// The body that recreates the container `spec` describes, running `spec.image`.
 ///
 /// From the inspect document: its `Config` (with the image replaced), its `HostConfig`, and its
@@ -226,6 +312,15 @@ pub(crate) fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, S
         .map_err(|e| format!("the spec's document is not a Docker inspect document: {e}"))?;
     let old_id = inspect.id.clone().unwrap_or_default();
     let short_id = old_id.get(..12).unwrap_or(&old_id);
+    let mode = inspect
+        .host_config
+        .as_ref()
+        .and_then(|h| h.network_mode.clone())
+        .unwrap_or_default();
+    let networking_config =
+        primary_network(&inspect, &mode).map(|(name, settings)| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(name, settings)])),
+        });
     let config = inspect.config.unwrap_or_default();
     let mut host_config = inspect.host_config.unwrap_or_default();
 
@@ -279,42 +374,6 @@ pub(crate) fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, S
             .get_or_insert_with(Vec::new)
             .extend(anonymous);
     }
-
-    let networking_config = if shares_network || network_mode == "none" {
-        None
-    } else {
-        let networks = inspect
-            .network_settings
-            .and_then(|n| n.networks)
-            .unwrap_or_default();
-        let chosen = if networks.contains_key(&network_mode) {
-            Some(network_mode.clone())
-        } else if network_mode == "default" && networks.contains_key("bridge") {
-            Some("bridge".to_owned())
-        } else {
-            networks.keys().min().cloned()
-        };
-        chosen.and_then(|name| {
-            let endpoint = networks.get(&name)?;
-            let aliases: Vec<String> = endpoint
-                .aliases
-                .iter()
-                .flatten()
-                .filter(|a| !a.is_empty() && !is_short_id(a, &old_id))
-                .cloned()
-                .collect();
-            let settings = EndpointSettings {
-                ipam_config: endpoint.ipam_config.clone(),
-                links: endpoint.links.clone().filter(|l| !l.is_empty()),
-                aliases: (name != "bridge" && !aliases.is_empty()).then_some(aliases),
-                driver_opts: endpoint.driver_opts.clone().filter(|o| !o.is_empty()),
-                ..EndpointSettings::default()
-            };
-            Some(NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(name, settings)])),
-            })
-        })
-    };
 
     Ok(ContainerCreateBody {
         hostname,

@@ -53,6 +53,7 @@ mod config;
 mod convert;
 mod error;
 mod events;
+mod recreate;
 mod runtime;
 
 pub use config::{

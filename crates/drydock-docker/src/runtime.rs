@@ -1,6 +1,6 @@
 //! [`DockerRuntime`]: the [`ContainerRuntime`] port on bollard.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::poll_fn;
 use std::path::Path;
 use std::pin::Pin;
@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bollard::errors::Error;
+use bollard::models::{ImageConfig, NetworkConnectRequest};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
     ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -27,6 +28,7 @@ use crate::config::{ConnectionConfig, DEFAULT_SOCKET, Protocol};
 use crate::convert;
 use crate::error::{Call, is_transport};
 use crate::events::Events;
+use crate::recreate;
 
 /// The most log text [`ContainerRuntime::container_logs`] returns: 16 MiB.
 pub const LOG_LIMIT: usize = 16 * 1024 * 1024;
@@ -213,6 +215,19 @@ impl DockerRuntime {
     }
 
     /// Calls that wait for a container to stop need the stop timeout on top of the usual one.
+    /// The configuration an image gives its containers; `None` when the image is gone.
+    async fn image_config(&self, image: &str) -> Result<Option<ImageConfig>, RuntimeError> {
+        match self.docker.inspect_image(image).await {
+            Ok(inspect) => Ok(Some(inspect.config.unwrap_or_default())),
+            Err(Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(self
+                .call("inspect image", format!("image {image}"))
+                .error(e)),
+        }
+    }
+
     fn with_stop_timeout(&self, timeout: Duration) -> Docker {
         self.docker
             .clone()
@@ -361,22 +376,50 @@ impl ContainerRuntime for DockerRuntime {
         name: &str,
         spec: &ContainerSpec,
     ) -> Result<String, RuntimeError> {
-        let body = convert::create_body(spec).map_err(|reason| RuntimeError::Rejected {
+        let rejected = |reason: String| RuntimeError::Rejected {
             call: format!("create container {name}"),
             reason,
-        })?;
+        };
+        let mut body = convert::create_body(spec).map_err(rejected)?;
+        let networks = convert::secondary_networks(spec).map_err(rejected)?;
+        // Leave the old image's defaults to the new image. When the old image is gone, its
+        // defaults cannot be told from the user's, so everything is carried over as it was.
+        if !spec.image_id.is_empty()
+            && let Some(config) = self.image_config(&spec.image_id).await?
+        {
+            recreate::strip_image_defaults(&mut body, &config);
+        }
         let options = CreateContainerOptionsBuilder::new().name(name).build();
-        match self.docker.create_container(Some(options), body).await {
-            Ok(created) => Ok(created.id),
+        let id = match self.docker.create_container(Some(options), body).await {
+            Ok(created) => created.id,
             Err(Error::DockerResponseServerError {
                 status_code: 404, ..
-            }) => Err(RuntimeError::NotFound {
-                what: format!("image {}", spec.image),
-            }),
-            Err(e) => Err(self
-                .call("create container", format!("container {name}"))
-                .error(e)),
+            }) => {
+                return Err(RuntimeError::NotFound {
+                    what: format!("image {}", spec.image),
+                });
+            }
+            Err(e) => {
+                return Err(self
+                    .call("create container", format!("container {name}"))
+                    .error(e));
+            }
+        };
+        for (network, endpoint) in networks {
+            let request = NetworkConnectRequest {
+                container: id.clone(),
+                endpoint_config: Some(endpoint),
+            };
+            if let Err(e) = self.docker.connect_network(&network, request).await {
+                let error = self
+                    .call("connect network", format!("network {network}"))
+                    .error(e);
+                // A half-connected container must not stay behind under the user's name.
+                let _ = self.remove_container(&id, true).await;
+                return Err(error);
+            }
         }
+        Ok(id)
     }
 
     async fn start_container(&self, id: &str) -> Result<(), RuntimeError> {
@@ -481,6 +524,20 @@ impl ContainerRuntime for DockerRuntime {
             }
         }
         Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn container_settings(&self, id: &str) -> Result<BTreeMap<String, String>, RuntimeError> {
+        let spec = self.inspect_container(id).await?;
+        let rejected = |reason: String| RuntimeError::Rejected {
+            call: format!("describe container {id}"),
+            reason,
+        };
+        let mut body = convert::create_body(&spec).map_err(rejected)?;
+        if let Some(config) = self.image_config(&spec.image_id).await? {
+            recreate::strip_image_defaults(&mut body, &config);
+        }
+        let networks = convert::secondary_networks(&spec).map_err(rejected)?;
+        recreate::settings(&body, &networks).map_err(rejected)
     }
 }
 

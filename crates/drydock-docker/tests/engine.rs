@@ -379,10 +379,8 @@ async fn create_container_reproduces_the_spec() {
     assert_eq!(docker(&["inspect", "--format", "{{.Id}}", &copy]), id);
 
     for field in [
-        ".Config.Env",
         ".Config.Cmd",
         ".Config.Entrypoint",
-        ".Config.Labels",
         ".Config.WorkingDir",
         ".Config.StopTimeout",
         ".Config.User",
@@ -400,11 +398,33 @@ async fn create_container_reproduces_the_spec() {
         );
     }
     assert_eq!(inspect_field(&copy, ".Config.Image"), new_image.as_str());
+    // The user's variables are carried over; the image's own come from the new image.
     let env = inspect_field(&copy, ".Config.Env");
-    assert!(env.as_array().unwrap().iter().any(|e| e == "FOO=bar"));
+    let env: Vec<&str> = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    assert!(
+        env.contains(&"FOO=bar") && env.contains(&"EMPTY="),
+        "{env:?}"
+    );
+    assert!(
+        env.iter()
+            .any(|e| e.starts_with("IMAGE_ENV=") && e.ends_with("-new")),
+        "the new image's default applies: {env:?}"
+    );
+    let labels = inspect_field(&copy, ".Config.Labels");
     assert_eq!(
-        inspect_field(&copy, ".Config.Labels")["com.example.role"],
-        "web"
+        labels["com.example.role"], "web",
+        "the user's labels are kept"
+    );
+    assert!(
+        labels["org.drydock.test"]
+            .as_str()
+            .is_some_and(|v| v.ends_with("-new")),
+        "the new image's labels apply: {labels}"
     );
     assert_eq!(
         inspect_field(&copy, ".HostConfig.RestartPolicy")["Name"],
