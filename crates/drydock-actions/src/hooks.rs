@@ -1,0 +1,184 @@
+//! Lifecycle hooks: the `dd.hook.pre` and `dd.hook.post` labels, run by drydock with `/bin/sh -c`
+//! and the update's details as environment variables.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+/// When a hook runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookPoint {
+    /// Before anything changes (`dd.hook.pre`); a failure aborts the update unless
+    /// `dd.hook.pre.abort=false`.
+    Pre,
+    /// After a successful update (`dd.hook.post`); a failure is reported, nothing is undone.
+    Post,
+}
+
+impl HookPoint {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Pre => "dd.hook.pre",
+            Self::Post => "dd.hook.post",
+        }
+    }
+}
+
+/// A hook to run: the command and its limits, read from a container's labels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hook {
+    /// The shell command.
+    pub command: String,
+    /// How long it may run (`dd.hook.timeout` ms, default 60 s).
+    pub timeout: Duration,
+    /// Whether a failing pre-hook aborts the update (`dd.hook.pre.abort`, default true).
+    pub abort_on_failure: bool,
+}
+
+impl Hook {
+    /// The hook at `point` a container's labels configure (`wud.hook.*` accepted too).
+    pub fn from_labels(labels: &BTreeMap<String, String>, point: HookPoint) -> Option<Self> {
+        let get = |key: &str| {
+            labels
+                .get(key)
+                .or_else(|| labels.get(&key.replacen("dd.", "wud.", 1)))
+                .map(|v| v.trim().to_owned())
+        };
+        let command = get(point.label()).filter(|c| !c.is_empty())?;
+        let timeout = get("dd.hook.timeout")
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(Duration::from_secs(60), Duration::from_millis);
+        let abort_on_failure =
+            get("dd.hook.pre.abort").is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+        Some(Self {
+            command,
+            timeout,
+            abort_on_failure,
+        })
+    }
+
+    /// Runs the hook with `env` added to a minimal environment; `Err` says why it failed
+    /// (exit status and the end of its output, or the timeout). A hook that outlives its timeout is
+    /// killed.
+    pub async fn run(&self, env: &BTreeMap<String, String>) -> Result<String, String> {
+        let mut command = Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg(&self.command)
+            .env_clear()
+            .envs(
+                ["PATH", "HOME", "LANG", "TZ"]
+                    .iter()
+                    .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
+            )
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot start /bin/sh: {e}"))?;
+        let mut stdout = child.stdout.take();
+        let mut stderr = child.stderr.take();
+        let work = async {
+            let mut out = Vec::new();
+            let mut err = Vec::new();
+            if let Some(s) = stdout.as_mut() {
+                let _ = s.take(64 * 1024).read_to_end(&mut out).await;
+            }
+            if let Some(s) = stderr.as_mut() {
+                let _ = s.take(64 * 1024).read_to_end(&mut err).await;
+            }
+            let status = child.wait().await;
+            (status, out, err)
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Err(_) => Err(format!(
+                "timed out after {} ms and was killed",
+                self.timeout.as_millis()
+            )),
+            Ok((Err(e), _, _)) => Err(format!("cannot wait for the hook: {e}")),
+            Ok((Ok(status), out, err)) => {
+                let text = tail(&out, &err);
+                if status.success() {
+                    Ok(text)
+                } else {
+                    Err(format!("exited with {status}: {text}"))
+                }
+            }
+        }
+    }
+}
+
+/// The last 500 characters of stdout and stderr, for messages.
+fn tail(out: &[u8], err: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(out).into_owned();
+    text.push_str(&String::from_utf8_lossy(err));
+    let text = text.trim();
+    let start = text.char_indices().rev().nth(499).map_or(0, |(i, _)| i);
+    text[start..].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_labels() {
+        let l = labels(&[
+            ("dd.hook.pre", "echo hi"),
+            ("dd.hook.pre.abort", "false"),
+            ("dd.hook.timeout", "500"),
+        ]);
+        let hook = Hook::from_labels(&l, HookPoint::Pre).unwrap();
+        assert_eq!(hook.command, "echo hi");
+        assert!(!hook.abort_on_failure);
+        assert_eq!(hook.timeout, Duration::from_millis(500));
+        assert!(Hook::from_labels(&l, HookPoint::Post).is_none());
+    }
+
+    #[tokio::test]
+    async fn runs_with_the_update_in_its_environment() {
+        let hook = Hook::from_labels(
+            &labels(&[("dd.hook.post", "echo \"$DD_CONTAINER_NAME $DD_UPDATE_TO\"")]),
+            HookPoint::Post,
+        )
+        .unwrap();
+        let env = labels(&[("DD_CONTAINER_NAME", "web"), ("DD_UPDATE_TO", "2.0.0")]);
+        assert_eq!(hook.run(&env).await.unwrap(), "web 2.0.0");
+    }
+
+    #[tokio::test]
+    async fn failures_and_timeouts_are_reported() {
+        let failing = Hook::from_labels(
+            &labels(&[("dd.hook.pre", "echo no >&2; exit 3")]),
+            HookPoint::Pre,
+        )
+        .unwrap();
+        let e = failing.run(&BTreeMap::new()).await.unwrap_err();
+        assert!(e.contains("exit status: 3") && e.contains("no"), "{e}");
+        let slow = Hook::from_labels(
+            &labels(&[("dd.hook.pre", "sleep 5"), ("dd.hook.timeout", "200")]),
+            HookPoint::Pre,
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let e = slow.run(&BTreeMap::new()).await.unwrap_err();
+        assert!(e.contains("timed out"), "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "the hook was killed"
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! The Docker action's configuration: `DD_ACTION_DOCKER_{NAME}_*` (legacy
+//! `DD_TRIGGER_DOCKER_{NAME}_*`), read from the keys after the name.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// When a detected update is applied without anyone asking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutoMode {
+    /// Every watched container with an update (`true`, `all`).
+    All,
+    /// Never; updates run only when asked through the API (`false`, `none`).
+    Never,
+    /// Containers whose `dd.action.include` names this trigger (`oninclude`, the default).
+    OnInclude,
+    /// Containers whose `dd.action.auto` names this trigger (`onauto`).
+    OnAuto,
+}
+
+/// How the Docker action behaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionSettings {
+    /// The trigger id, `docker.{name}`.
+    pub id: String,
+    /// Automatic updates (`AUTO`).
+    pub auto: AutoMode,
+    /// Remove the old image after a successful update (`PRUNE`, default false).
+    pub prune: bool,
+    /// Image backups kept per container (`BACKUPCOUNT`, default 3).
+    pub backup_count: usize,
+    /// Pull only, change nothing (`DRYRUN`, default false).
+    pub dry_run: bool,
+    /// How long the new container may take to report healthy (`HEALTHTIMEOUT` ms, default 120 s).
+    pub health_timeout: Duration,
+    /// How long a container without a health check must keep running (`GRACE` ms, default 2 s).
+    pub grace: Duration,
+    /// How long a stopping container gets before it is killed (`STOPTIMEOUT` ms, default 10 s).
+    pub stop_timeout: Duration,
+    /// Whether `dd.hook.pre` / `dd.hook.post` labels run (`DD_HOOKS_ENABLED`, default false).
+    pub hooks_enabled: bool,
+}
+
+impl ActionSettings {
+    /// Defaults for the trigger `docker.{name}`.
+    pub fn new(name: &str) -> Self {
+        Self {
+            id: format!("docker.{}", name.to_ascii_lowercase()),
+            auto: AutoMode::OnInclude,
+            prune: false,
+            backup_count: 3,
+            dry_run: false,
+            health_timeout: Duration::from_secs(120),
+            grace: Duration::from_secs(2),
+            stop_timeout: Duration::from_secs(10),
+            hooks_enabled: false,
+        }
+    }
+
+    /// Reads the keys after `DD_ACTION_DOCKER_{NAME}_` (upper case: `AUTO`, `PRUNE`, ...).
+    ///
+    /// # Errors
+    ///
+    /// [`SettingsError`] naming the key and value for an unknown key or a bad value.
+    pub fn from_keys(name: &str, keys: &BTreeMap<String, String>) -> Result<Self, SettingsError> {
+        let mut settings = Self::new(name);
+        for (key, value) in keys {
+            let bad = |expected: &str| SettingsError {
+                trigger: settings.id.clone(),
+                key: key.clone(),
+                value: value.clone(),
+                expected: expected.to_owned(),
+            };
+            let v = value.trim().to_ascii_lowercase();
+            match key.as_str() {
+                "AUTO" => {
+                    settings.auto = match v.as_str() {
+                        "true" | "all" => AutoMode::All,
+                        "false" | "none" => AutoMode::Never,
+                        "oninclude" => AutoMode::OnInclude,
+                        "onauto" => AutoMode::OnAuto,
+                        _ => return Err(bad("true, all, false, none, oninclude or onauto")),
+                    }
+                }
+                "PRUNE" => settings.prune = flag(&v).ok_or_else(|| bad("true or false"))?,
+                "DRYRUN" => settings.dry_run = flag(&v).ok_or_else(|| bad("true or false"))?,
+                "BACKUPCOUNT" => {
+                    settings.backup_count = v
+                        .parse()
+                        .ok()
+                        .filter(|n| *n <= 100)
+                        .ok_or_else(|| bad("a number of backups from 0 to 100"))?;
+                }
+                "HEALTHTIMEOUT" => settings.health_timeout = millis(&v).ok_or_else(|| bad(MS))?,
+                "GRACE" => settings.grace = millis(&v).ok_or_else(|| bad(MS))?,
+                "STOPTIMEOUT" => settings.stop_timeout = millis(&v).ok_or_else(|| bad(MS))?,
+                // Accepted for compatibility: the engine removes auto-remove containers itself.
+                "AUTOREMOVETIMEOUT" => {
+                    millis(&v).ok_or_else(|| bad(MS))?;
+                }
+                _ => {
+                    return Err(bad(
+                        "a known key: AUTO, PRUNE, DRYRUN, BACKUPCOUNT, HEALTHTIMEOUT, GRACE, STOPTIMEOUT, AUTOREMOVETIMEOUT",
+                    ));
+                }
+            }
+        }
+        Ok(settings)
+    }
+
+    /// Whether a detected update of a container with these labels is applied automatically.
+    pub fn applies_automatically(&self, labels: &BTreeMap<String, String>) -> bool {
+        let names = |label: &str| {
+            labels
+                .get(label)
+                .or_else(|| labels.get(&label.replacen("dd.", "wud.", 1)))
+                .is_some_and(|list| list.split(',').any(|r| self.matches(r)))
+        };
+        let excluded = names("dd.action.exclude");
+        match self.auto {
+            AutoMode::All => !excluded,
+            AutoMode::Never => false,
+            AutoMode::OnInclude => names("dd.action.include") && !excluded,
+            AutoMode::OnAuto => names("dd.action.auto") && !excluded,
+        }
+    }
+
+    /// Whether a `dd.action.*` list entry (`name`, `docker.name`, optionally `:threshold`) names
+    /// this trigger, case-insensitively.
+    fn matches(&self, entry: &str) -> bool {
+        let reference = entry.split(':').next().unwrap_or_default().trim();
+        let name = self.id.strip_prefix("docker.").unwrap_or(&self.id);
+        reference.eq_ignore_ascii_case(&self.id) || reference.eq_ignore_ascii_case(name)
+    }
+}
+
+const MS: &str = "a duration in milliseconds";
+
+fn flag(value: &str) -> Option<bool> {
+    match value {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn millis(value: &str) -> Option<Duration> {
+    value.parse::<u64>().ok().map(Duration::from_millis)
+}
+
+/// A bad Docker action setting.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("action trigger {trigger}: {key}={value:?} is invalid: expected {expected}")]
+pub struct SettingsError {
+    /// The trigger id.
+    pub trigger: String,
+    /// The key after the trigger name.
+    pub key: String,
+    /// The value given.
+    pub value: String,
+    /// What was expected.
+    pub expected: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_keys() {
+        let s = ActionSettings::from_keys(
+            "Local",
+            &keys(&[
+                ("AUTO", "true"),
+                ("PRUNE", "true"),
+                ("BACKUPCOUNT", "5"),
+                ("HEALTHTIMEOUT", "30000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.id, "docker.local");
+        assert_eq!(s.auto, AutoMode::All);
+        assert!(s.prune);
+        assert_eq!(s.backup_count, 5);
+        assert_eq!(s.health_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = ActionSettings::from_keys("local", &keys(&[("BACKUPCOUNT", "many")])).unwrap_err();
+        assert_eq!(e.key, "BACKUPCOUNT");
+        assert!(e.to_string().contains("docker.local"));
+        assert!(ActionSettings::from_keys("local", &keys(&[("AUTOUPDATE", "1")])).is_err());
+    }
+
+    #[test]
+    fn automatic_updates_follow_the_mode_and_labels() {
+        let labels = |pairs: &[(&str, &str)]| keys(pairs);
+        let mut s = ActionSettings::new("local");
+        assert!(!s.applies_automatically(&labels(&[])));
+        assert!(s.applies_automatically(&labels(&[("dd.action.include", "docker.local")])));
+        assert!(s.applies_automatically(&labels(&[("dd.action.include", "LOCAL:minor")])));
+        assert!(!s.applies_automatically(&labels(&[("dd.action.include", "docker.other")])));
+        s.auto = AutoMode::All;
+        assert!(s.applies_automatically(&labels(&[])));
+        assert!(!s.applies_automatically(&labels(&[("dd.action.exclude", "local")])));
+        s.auto = AutoMode::Never;
+        assert!(!s.applies_automatically(&labels(&[("dd.action.include", "local")])));
+    }
+}
