@@ -31,6 +31,8 @@
 //! # Map
 //!
 //! - [`image_ref`]: Docker image references, parsed and normalised.
+//! - [`compose`]: the Docker Compose update action: compose files from labels, the one-line
+//!   `image:` edit.
 //! - [`discovery`]: container labels, the image a container runs, link templates.
 //! - [`version`]: tags read as versions; families and precedence.
 //! - [`rules`]: include, exclude, transform and family rules.
@@ -42,6 +44,7 @@
 //! - [`template`]: notification templates with safe `${...}` expressions.
 //! - [`ports`]: the traits adapters implement.
 
+pub mod compose;
 pub mod discovery;
 pub mod image_ref;
 pub mod model;
