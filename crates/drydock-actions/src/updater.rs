@@ -258,7 +258,8 @@ impl Updater {
         let nothing = || UpdateError::NothingToDo {
             container: container.name.clone(),
         };
-        if !container.update_available {
+        // A candidate held back by a skip or snooze can still be applied by hand.
+        if !container.update_available && !container.update_kind.is_update() {
             return Err(nothing());
         }
         let result = container.result.as_ref().ok_or_else(nothing)?;
@@ -437,7 +438,17 @@ impl Updater {
         update_kind: &str,
     ) -> Result<Outcome, UpdateError> {
         let name = spec.name.clone();
+        // A parked container belongs to an update in progress (or one a crash interrupted):
+        // touching it would lose the user's container.
+        if operation::is_parked_name(&name) {
+            return Err(UpdateError::Busy { container: name });
+        }
         let _guard = self.claim(&name)?;
+        if self.store.operations().await?.iter().any(|op| {
+            !op.phase.is_terminal() && (op.container_name == name || op.old_id == spec.id)
+        }) {
+            return Err(UpdateError::Busy { container: name });
+        }
         let now = self.clock.now();
         let mut op = Operation::new(
             &self.next_id(),
@@ -463,7 +474,7 @@ impl Updater {
         let backup = match prepared {
             Ok(backup) => backup,
             Err(e) => {
-                op.reason = Some(e.reason.clone());
+                op.reason = Some(format!("{}: {}", e.step, e.reason));
                 self.journal(&mut op, Phase::Failed).await?;
                 self.audit(AuditDraft {
                     action: &format!("{action}-failed"),
@@ -618,7 +629,7 @@ impl Updater {
         let mut retained_as = None;
         if let Some(r) = &reference
             && !spec.image_id.is_empty()
-            && let Ok(kept) = r.with_tag(&format!("dd-backup-{}", now.timestamp_millis()))
+            && let Ok(kept) = r.with_tag(&format!("dd-backup-{id}"))
         {
             self.runtime
                 .tag_image(&spec.image_id, &kept)
@@ -836,26 +847,58 @@ impl Updater {
     /// was half-done by this call).
     pub async fn recover(&self) -> Result<Vec<Operation>, UpdateError> {
         let mut finished = Vec::new();
-        for mut op in self.store.operations().await? {
+        let mut first_error = None;
+        for op in self.store.operations().await? {
             if op.phase.is_terminal() {
                 continue;
             }
+            // One stuck operation must not hold back the others.
+            match self.recover_one(op).await {
+                Ok(op) => finished.push(op),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(finished),
+        }
+    }
+
+    async fn recover_one(&self, mut op: Operation) -> Result<Operation, UpdateError> {
+        {
             let _guard = self.claim(&op.container_name)?;
             let engine = |e: RuntimeError| UpdateError::Stranded {
                 container: op.container_name.clone(),
                 step: "recovery".into(),
                 reason: e.to_string(),
             };
-            let seen = self.observe(&op).await.map_err(engine)?;
-            let steps = operation::recovery(&op, &seen);
             let container = op.container_name.clone();
-            if let Err(reason) = self.execute(&op, &steps).await {
-                tracing::error!(%container, %reason, "recovery of an interrupted update failed; will retry");
-                return Err(UpdateError::Stranded {
-                    container,
-                    step: "recovery".into(),
-                    reason,
-                });
+            // Engine calls the dead process had sent (a rename, a stop) may still land after the
+            // first pass: look again once they have had time to, and correct what they changed.
+            let settle = if op.phase >= Phase::StoppingOld {
+                self.settings.stop_timeout + self.poll * 4
+            } else {
+                self.poll * 4
+            };
+            for pass in 0..2 {
+                if pass == 1 {
+                    if op.phase < Phase::Renaming {
+                        break;
+                    }
+                    tokio::time::sleep(settle).await;
+                }
+                let seen = self.observe(&op).await.map_err(engine)?;
+                let steps = operation::recovery(&op, &seen);
+                if let Err(reason) = self.execute(&op, &steps).await {
+                    tracing::error!(%container, %reason, "recovery of an interrupted update failed; will retry");
+                    return Err(UpdateError::Stranded {
+                        container,
+                        step: "recovery".into(),
+                        reason,
+                    });
+                }
             }
             let now = self.observe(&op).await.map_err(|e| UpdateError::Stranded {
                 container: container.clone(),
@@ -888,9 +931,8 @@ impl Updater {
                 details: Some(what.to_owned()),
             })
             .await;
-            finished.push(op);
         }
-        Ok(finished)
+        Ok(op)
     }
 
     async fn after_success(
@@ -1015,6 +1057,12 @@ impl Action for Updater {
     }
 
     async fn run(&self, container: &Container) -> Result<ActionReport, ActionError> {
+        // Automatic updates respect skips, snoozes and maturity, which `update_available` reflects.
+        if !container.update_available {
+            return Err(ActionError::NothingToDo {
+                container: container.name.clone(),
+            });
+        }
         match self.update(container, "auto").await {
             Ok(outcome) => Ok(ActionReport {
                 container_id: outcome.container_id,

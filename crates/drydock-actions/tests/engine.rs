@@ -485,6 +485,7 @@ async fn no_update_is_nothing_to_do() {
     setup.run_full();
     let mut container = setup.with_update("2.0.0");
     container.update_available = false;
+    container.update_kind = UpdateKind::default();
     let error = setup.updater.update(&container, "test").await.unwrap_err();
     assert!(matches!(error, UpdateError::NothingToDo { .. }), "{error}");
     let error = setup
