@@ -46,6 +46,20 @@ pub(crate) async fn serve() -> anyhow::Result<()> {
     if let Some(reason) = state.auth.closed_reason() {
         tracing::warn!("the API refuses every request: {reason}");
     }
+    // Interrupted updates are finished first (in the background, so the API answers at once);
+    // automatic updates start once that is done.
+    let updaters = state.updaters.clone();
+    let update_events = state.events.subscribe();
+    let recovered_state = state.clone();
+    tokio::spawn(async move {
+        if crate::actions::recover(&updaters).await > 0 {
+            // The start-up watch may have seen containers parked mid-update: look again.
+            if let Err(e) = recovered_state.watch_all().await {
+                tracing::warn!(error = %e, "watch after recovery failed");
+            }
+        }
+        crate::actions::spawn_auto_updates(updaters, update_events);
+    });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     for watcher in &state.watchers {
         let watcher = watcher.clone();

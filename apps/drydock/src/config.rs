@@ -38,6 +38,7 @@ pub(crate) struct Config {
     pub(crate) registries: Vec<Provider>,
     pub(crate) triggers: std::sync::Arc<Vec<crate::triggers::Trigger>>,
     /// Variables read, with secrets masked, for `/api/server`-style answers.
+    pub(crate) actions: Vec<drydock_actions::ActionSettings>,
     pub(crate) ignored: Vec<String>,
 }
 
@@ -66,11 +67,15 @@ const SERVER_KEYS: &[(&str, &str)] = &[
     ("DD_LOCAL_WATCHER", "true or false"),
     ("DD_PUBLIC_URL", "a URL"),
     ("DD_SERVER_NAME", "a name"),
+    ("DD_HOOKS_ENABLED", "true or false (default false)"),
 ];
 
 /// Families whose capability lands later: accepted, announced as ignored.
 const LATER: &[(&str, &str)] = &[
-    ("DD_ACTION_", "action triggers"),
+    (
+        "DD_ACTION_",
+        "action triggers other than docker (dockercompose, command)",
+    ),
     ("DD_SECURITY_", "security scanning"),
     (
         "DD_SERVER_TLS_",
@@ -120,6 +125,7 @@ impl Config {
                 || key.starts_with("DD_REGISTRY_")
                 || key.starts_with("DD_NOTIFICATION_")
                 || key.starts_with("DD_TRIGGER_")
+                || key.starts_with("DD_ACTION_DOCKER_")
             {
                 continue;
             }
@@ -239,6 +245,7 @@ impl Config {
         }
         let registries = providers_from_env(&env)?;
         let (triggers, notices) = crate::triggers::from_env(&env)?;
+        let actions = crate::actions::settings_from_env(&env)?;
         ignored.extend(notices);
         Ok(Self {
             port,
@@ -260,6 +267,7 @@ impl Config {
             watchers,
             registries,
             triggers: std::sync::Arc::new(triggers),
+            actions,
             ignored,
         })
     }
@@ -337,7 +345,12 @@ mod tests {
         ]))
         .unwrap();
         assert!(c.tls.is_none());
-        assert_eq!(c.ignored.len(), 2, "{:?}", c.ignored);
+        assert_eq!(c.ignored.len(), 1, "{:?}", c.ignored);
+        assert_eq!(
+            c.actions.len(),
+            1,
+            "Docker actions are configured, not ignored"
+        );
         assert!(c.ignored.iter().any(|n| n.contains("kafka.one")));
     }
 

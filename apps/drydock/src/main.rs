@@ -5,6 +5,7 @@
 //! `drydock explain <container>` shows why each registry tag was or was not offered;
 //! `drydock hash-password` makes a password hash for `DD_AUTH_BASIC_{NAME}_HASH`.
 
+mod actions;
 mod api;
 mod auth;
 mod cli;

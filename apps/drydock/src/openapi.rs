@@ -144,10 +144,16 @@ pub(crate) const ROUTES: &[Route] = &[
         "/api/containers/{id}/update",
         "Update the container (DD_SERVER_FEATURE_CONTAINERACTIONS)",
         &[
+            (200, "The updated container"),
             (400, "No update available"),
             UNAUTHORIZED,
             (403, "Container actions are disabled"),
             (404, "Container or Docker trigger not found"),
+            (409, "Another update of the container is in progress"),
+            (
+                500,
+                "The update failed; the reason says whether it was rolled back",
+            ),
         ],
     ),
     Route {
@@ -238,11 +244,15 @@ pub(crate) const ROUTES: &[Route] = &[
     route(
         "post",
         "/api/containers/{id}/preview",
-        "Dry run of an update",
+        "Dry run of an update: changes nothing",
         &[
+            (
+                200,
+                "{ containerName, currentImage, newImage, updateKind, isRunning, networks, pull, hooks, configuration }",
+            ),
+            (400, "No update available"),
             UNAUTHORIZED,
-            NOT_FOUND,
-            (501, "Not available in this version"),
+            (404, "Container or Docker trigger not found"),
         ],
     ),
     route(
@@ -254,12 +264,14 @@ pub(crate) const ROUTES: &[Route] = &[
     route(
         "post",
         "/api/containers/{id}/rollback",
-        "Roll back to a backup",
+        "Roll back to a backup (body `{ backupId }`, optional: the newest by default)",
         &[
+            (200, "{ message, backup, result }"),
             UNAUTHORIZED,
             (403, "Container actions are disabled"),
-            NOT_FOUND,
-            (501, "Not available in this version"),
+            (404, "Container, Docker trigger or backup not found"),
+            (409, "Another update of the container is in progress"),
+            (500, "The rollback failed; the container runs as before"),
         ],
     ),
     route(
@@ -290,6 +302,15 @@ pub(crate) const ROUTES: &[Route] = &[
             UNAUTHORIZED,
             (404, "Trigger not found"),
             (500, "Delivery failed"),
+        ],
+    ),
+    route(
+        "get",
+        "/api/audit",
+        "Audit log, newest first (query `offset`, `limit`, `action`, `container`)",
+        &[
+            (200, "{ data, total, limit, offset, hasMore }"),
+            UNAUTHORIZED,
         ],
     ),
     route(

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use drydock_actions::Updater;
 use drydock_core::model::Container;
+use drydock_core::operation::{AuditEntry, AuditStatus};
 use drydock_core::ports::{Clock, ContainerRuntime, Store};
 use drydock_docker::DockerRuntime;
 use drydock_registry::{ClientOptions, RegistryClient};
@@ -55,6 +57,8 @@ pub(crate) struct AppState {
     pub(crate) events: broadcast::Sender<WatchEvent>,
     pub(crate) cycles: CycleStats,
     pub(crate) started: Instant,
+    /// The Docker action triggers' updaters, by watcher name, in trigger order.
+    pub(crate) updaters: Vec<(String, Arc<Updater>)>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -113,6 +117,20 @@ impl AppState {
             });
         }
         let auth = Authenticator::new(config.users.clone(), config.anonymous);
+        let pull_auth = crate::actions::registry_auth(config.registries.clone());
+        let mut updaters = Vec::new();
+        for settings in &config.actions {
+            for watcher in &watchers {
+                let updater = Updater::new(
+                    watcher.runtime().clone(),
+                    store.clone(),
+                    clock.clone(),
+                    settings.clone(),
+                )
+                .with_registry_auth(pull_auth.clone());
+                updaters.push((watcher.settings().name.clone(), Arc::new(updater)));
+            }
+        }
         Ok(Self {
             config,
             store,
@@ -122,6 +140,7 @@ impl AppState {
             events,
             cycles: CycleStats::default(),
             started: Instant::now(),
+            updaters,
         })
     }
 
@@ -130,6 +149,43 @@ impl AppState {
         self.watchers
             .iter()
             .find(|w| w.settings().name == container.watcher)
+    }
+
+    /// The updater that applies updates to a container: the first Docker action trigger, on the
+    /// container's watcher.
+    pub(crate) fn updater_for(&self, container: &Container) -> Option<&Arc<Updater>> {
+        self.updaters
+            .iter()
+            .find(|(watcher, _)| *watcher == container.watcher)
+            .map(|(_, u)| u)
+    }
+
+    /// Appends an audit entry for an action taken through the API; a store failure is logged.
+    pub(crate) async fn audit(
+        &self,
+        action: &str,
+        container: &str,
+        status: AuditStatus,
+        details: Option<String>,
+    ) {
+        static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let now = Utc::now();
+        let n = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let entry = AuditEntry {
+            id: format!("{:013}-a{:06}", now.timestamp_millis(), n % 1_000_000),
+            timestamp: now,
+            action: action.to_owned(),
+            actor: "api".to_owned(),
+            container_name: container.to_owned(),
+            from_version: None,
+            to_version: None,
+            trigger_name: None,
+            status,
+            details,
+        };
+        if let Err(e) = self.store.append_audit(&entry).await {
+            tracing::error!(error = %e, action, "cannot write the audit log");
+        }
     }
 
     /// Runs one watch cycle on every watcher; returns every stored container and the failures of

@@ -103,6 +103,10 @@ pub(crate) fn from_env(
     }
     let mut triggers = Vec::new();
     for ((kind, name), keys) in grouped {
+        // `DD_TRIGGER_DOCKER_*` are the legacy spelling of the Docker action triggers.
+        if kind == "docker" {
+            continue;
+        }
         let id = TriggerId {
             kind: kind.clone(),
             name: name.clone(),

@@ -5,7 +5,9 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use drydock_actions::{UpdateError, Updater};
 use drydock_core::model::Container;
+use drydock_core::operation::AuditStatus;
 use drydock_core::policy::PolicyChange;
 use drydock_core::ports::{CandidateKey, LogOptions, RuntimeError};
 use serde::Deserialize;
@@ -62,14 +64,21 @@ fn identity(container: &Container) -> String {
     format!("{}/{}", container.watcher, container.name)
 }
 
+/// Containers parked by an update in progress (`web-old-1700000000000`) are not listed: the
+/// container under its own name is.
+fn listed(mut containers: Vec<Container>) -> Vec<Container> {
+    containers.retain(|c| !drydock_core::operation::is_parked_name(&c.name));
+    containers
+}
+
 async fn list(state: State) -> ApiResult<HttpResponse> {
     let containers = state.store.containers().await.map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(containers))
+    Ok(HttpResponse::Ok().json(listed(containers)))
 }
 
 async fn watch_all(state: State) -> ApiResult<HttpResponse> {
     let (containers, _failed) = state.watch_all().await.map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(containers))
+    Ok(HttpResponse::Ok().json(listed(containers)))
 }
 
 async fn get(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
@@ -145,42 +154,120 @@ fn require_actions(state: &State) -> ApiResult<()> {
     }
 }
 
-fn not_yet(what: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        format!("{what} is not available in this version of drydock yet"),
-    )
+/// The Docker action trigger that updates a container; 404 as the seed says when none is
+/// configured for its watcher.
+fn updater<'a>(state: &'a State, container: &Container) -> ApiResult<&'a std::sync::Arc<Updater>> {
+    state.updater_for(container).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "Docker trigger not found for watcher {}: configure DD_ACTION_DOCKER_{{NAME}}_* to enable updates",
+            container.watcher
+        ))
+    })
+}
+
+/// The API answer for a failed update or rollback.
+fn update_error(error: UpdateError) -> ApiError {
+    match error {
+        UpdateError::NotFound { .. } => ApiError::not_found("Container not found"),
+        UpdateError::NothingToDo { .. } => {
+            ApiError::bad_request("No update available for this container")
+        }
+        UpdateError::NoBackup { .. } => ApiError::not_found(error.to_string()),
+        UpdateError::Busy { .. } => ApiError::new(StatusCode::CONFLICT, error.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+/// After a recreation: forget the old container's record and watch the new one, so the answer
+/// shows the container as it is now.
+async fn refreshed(state: &State, old: &Container, new_id: &str) -> ApiResult<Container> {
+    let watcher = state
+        .watcher_of(old)
+        .ok_or_else(|| ApiError::not_found(format!("watcher {} not found", old.watcher)))?;
+    if new_id != old.id {
+        state
+            .store
+            .remove_container(&old.id)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    watcher.watch_one(new_id).await.map_err(ApiError::internal)
 }
 
 async fn update(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let container = find(&state, &id).await?;
     require_actions(&state)?;
-    if !container.update_available {
+    if !container.update_available && !container.update_kind.is_update() {
         return Err(ApiError::bad_request(
             "No update available for this container",
         ));
     }
-    // Updates are applied by a Docker action trigger; this version configures none.
-    Err(ApiError::not_found(
-        "Docker trigger not found: container updates are not available in this version yet",
-    ))
+    let updater = updater(&state, &container)?;
+    let outcome = updater
+        .update(&container, "api")
+        .await
+        .map_err(update_error)?;
+    let updated = refreshed(&state, &container, &outcome.container_id).await?;
+    Ok(HttpResponse::Ok().json(updated))
 }
 
 async fn preview(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    find(&state, &id).await?;
-    Err(not_yet("Update preview"))
+    let container = find(&state, &id).await?;
+    let updater = updater(&state, &container)?;
+    let preview = updater.preview(&container).await.map_err(update_error)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "containerName": preview.container_name,
+        "currentImage": preview.current_image,
+        "newImage": preview.new_image,
+        "updateKind": container.update_kind,
+        "isRunning": preview.is_running,
+        "networks": preview.networks,
+        "pull": preview.pull,
+        "hooks": preview.hooks,
+        "configuration": preview.settings,
+    })))
 }
 
 async fn backups(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    find(&state, &id).await?;
-    // drydock has made no update, so there is no backup yet.
-    Ok(HttpResponse::Ok().json(json!([])))
+    let container = find(&state, &id).await?;
+    let mut backups: Vec<_> = state
+        .store
+        .backups()
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .filter(|b| b.container_name == container.name)
+        .collect();
+    backups.reverse();
+    Ok(HttpResponse::Ok().json(backups))
 }
 
-async fn rollback(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    find(&state, &id).await?;
+/// The body of `POST /rollback`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RollbackBody {
+    backup_id: Option<String>,
+}
+
+async fn rollback(
+    state: State,
+    id: web::Path<String>,
+    body: Option<web::Json<RollbackBody>>,
+) -> ApiResult<HttpResponse> {
+    let container = find(&state, &id).await?;
     require_actions(&state)?;
-    Err(not_yet("Rollback"))
+    let updater = updater(&state, &container)?;
+    let backup_id = body.and_then(|b| b.into_inner().backup_id);
+    let outcome = updater
+        .rollback(&container.id, backup_id.as_deref(), "api")
+        .await
+        .map_err(update_error)?;
+    let restored = refreshed(&state, &container, &outcome.container_id).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "message": format!("Container {} rolled back to {}", container.name, outcome.operation.to_image),
+        "backup": outcome.backup,
+        "result": restored,
+    })))
 }
 
 /// The body of `PATCH /update-policy`.
@@ -396,17 +483,28 @@ async fn lifecycle(state: State, id: String, op: Lifecycle) -> ApiResult<HttpRes
         .ok_or_else(|| ApiError::not_found(format!("watcher {} not found", container.watcher)))?;
     let runtime = watcher.runtime();
     let timeout = Duration::from_secs(10);
-    let (result, verb) = match op {
-        Lifecycle::Start => (runtime.start_container(&container.id).await, "started"),
+    let (result, verb, action) = match op {
+        Lifecycle::Start => (
+            runtime.start_container(&container.id).await,
+            "started",
+            "container-start",
+        ),
         Lifecycle::Stop => (
             runtime.stop_container(&container.id, timeout).await,
             "stopped",
+            "container-stop",
         ),
         Lifecycle::Restart => (
             runtime.restart_container(&container.id, timeout).await,
             "restarted",
+            "container-restart",
         ),
     };
+    let (status, details) = match &result {
+        Ok(()) => (AuditStatus::Success, None),
+        Err(e) => (AuditStatus::Error, Some(e.to_string())),
+    };
+    state.audit(action, &container.name, status, details).await;
     match result {
         Ok(()) => {}
         Err(RuntimeError::NotFound { .. }) => {
@@ -458,5 +556,13 @@ async fn delete(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> 
         .remove_container(&container.id)
         .await
         .map_err(ApiError::internal)?;
+    state
+        .audit(
+            "container-removed",
+            &container.name,
+            AuditStatus::Info,
+            None,
+        )
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }

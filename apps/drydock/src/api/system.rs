@@ -20,6 +20,7 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/triggers/{type}/{name}", web::post().to(test_trigger))
         .route("/api/store", web::get().to(store))
         .route("/api/notifications/outbox", web::get().to(outbox))
+        .route("/api/audit", web::get().to(audit))
         .route("/api/log", web::get().to(log))
         .route("/api/events", web::get().to(events))
         .route("/api/openapi.json", web::get().to(openapi))
@@ -32,6 +33,49 @@ async fn health(state: State) -> HttpResponse {
         Some(reason) => HttpResponse::ServiceUnavailable()
             .json(json!({ "status": "starting", "reason": reason })),
     }
+}
+
+/// The query of `GET /api/audit`.
+#[derive(Debug, serde::Deserialize)]
+struct AuditQuery {
+    offset: Option<usize>,
+    limit: Option<usize>,
+    action: Option<String>,
+    container: Option<String>,
+}
+
+/// The audit log, newest first: `{data, total, limit, offset, hasMore}`.
+async fn audit(
+    state: State,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, super::ApiError> {
+    let mut entries = state
+        .store
+        .audit()
+        .await
+        .map_err(super::ApiError::internal)?;
+    entries.reverse();
+    entries.retain(|e| {
+        query
+            .action
+            .as_ref()
+            .is_none_or(|a| a.split(',').any(|a| a == e.action))
+            && query
+                .container
+                .as_ref()
+                .is_none_or(|c| *c == e.container_name)
+    });
+    let total = entries.len();
+    let offset = query.offset.unwrap_or(0);
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let data: Vec<_> = entries.into_iter().skip(offset).take(limit).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "data": data,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "hasMore": offset + data.len() < total,
+    })))
 }
 
 async fn app() -> HttpResponse {

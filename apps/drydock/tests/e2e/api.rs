@@ -356,7 +356,7 @@ async fn the_container_api_end_to_end() {
         (StatusCode::OK, json!("running"))
     );
 
-    // Actions that arrive with a later capability say so, after the checks that apply now.
+    // Without a Docker action trigger, updates are refused after the checks that apply anyway.
     let (status, body) = json(
         http.post(server.url(&format!("/api/containers/{major}/update")))
             .send()
@@ -388,7 +388,8 @@ async fn the_container_api_end_to_end() {
             .await
             .unwrap()
             .status(),
-        501
+        404,
+        "no Docker trigger, no preview"
     );
     let (status, backups) = json(
         get(&format!("/api/containers/{major}/backups"))
@@ -403,7 +404,8 @@ async fn the_container_api_end_to_end() {
             .await
             .unwrap()
             .status(),
-        501
+        404,
+        "no Docker trigger, no rollback"
     );
 
     // Delete forgets the container; the engine keeps it.
