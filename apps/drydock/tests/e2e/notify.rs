@@ -788,3 +788,153 @@ async fn every_channel_receives_the_update_a_real_watch_found() {
     let _ = std::fs::remove_dir_all(&maildir);
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[tokio::test]
+async fn wud_compat_serves_whats_up_dockers_metric_and_mqtt_names() {
+    let prefix = unique("wudcompat");
+    let images: Vec<TestImage> = ["1.0.0", "1.1.0"]
+        .iter()
+        .map(|t| TestImage::build(&prefix, t))
+        .collect();
+    for image in &images {
+        image.push();
+    }
+    let name = format!("{prefix}-app");
+    let _container = TestContainer::run(
+        &name,
+        &images[0].reference,
+        &[("dd.watch", "true")],
+        "sleep 3600",
+    );
+    let (base, log) = receiver().await;
+    let ntfy_url = format!("{base}/ntfy");
+    let broker = TestService::mosquitto();
+    let mqtt_url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let server = Server::start(&[
+        ("DD_ANONYMOUS_AUTH_CONFIRM", "true"),
+        ("DD_WATCHER_LOCAL_WATCHBYDEFAULT", "false"),
+        ("DD_COMPAT", "wud"),
+        ("DD_NOTIFICATION_NTFY_ONE_URL", ntfy_url.as_str()),
+        ("DD_NOTIFICATION_NTFY_ONE_TOPIC", "updates"),
+        ("DD_NOTIFICATION_MQTT_HA_URL", mqtt_url.as_str()),
+        ("DD_NOTIFICATION_MQTT_HA_HASS_ENABLED", "true"),
+    ]);
+    wait_for(60, || {
+        messages(&log, "/ntfy")
+            .iter()
+            .any(|m| m["message"].as_str().unwrap_or_default().contains(&name))
+    })
+    .await;
+    let metrics = client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    // wud_containers: one series per container, WUD's labels.
+    let ours = metrics
+        .lines()
+        .find(|l| l.starts_with("wud_containers{") && l.contains(&format!("name=\"{name}\"")))
+        .unwrap_or_else(|| panic!("no wud_containers series for {name}:\n{metrics}"));
+    for label in [
+        "watcher=\"local\"",
+        "image_tag_value=\"1.0.0\"",
+        "result_tag=\"1.1.0\"",
+        "update_available=\"true\"",
+        "update_kind_semver_diff=\"minor\"",
+        "display_name=",
+        "image_registry_url=",
+    ] {
+        assert!(ours.contains(label), "{label} in {ours}");
+    }
+    assert!(ours.ends_with(" 1"), "{ours}");
+    assert!(!ours.contains("labels_"), "{ours}");
+    assert_eq!(ours.matches("=\"").count(), 37, "{ours}");
+    assert!(metrics.contains("wud_watcher_total{type=\"docker\",name=\"local\"} "));
+    let lookups = metrics
+        .lines()
+        .find(|l| l.starts_with("wud_registry_response_count{"))
+        .unwrap_or_else(|| panic!("no registry response summary:\n{metrics}"));
+    assert_ne!(lookups.rsplit(' ').next(), Some("0"), "{lookups}");
+    assert!(metrics.contains("wud_registry_response_sum{"));
+    let delivered = metrics
+        .lines()
+        .find(|l| l.starts_with("wud_trigger_count{type=\"ntfy\",name=\"one\",status=\"success\"}"))
+        .unwrap_or_else(|| panic!("no trigger count:\n{metrics}"));
+    assert_ne!(delivered.rsplit(' ').next(), Some("0"), "{delivered}");
+    assert!(
+        !metrics.lines().any(|l| l.starts_with("dd_")),
+        "WUD's names only:\n{metrics}"
+    );
+
+    // promtool parses it; its only complaints are about WUD's own names, kept on purpose
+    // (dashboards and alert rules query them as they are).
+    let dir = std::env::temp_dir().join(unique("wud-metrics"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("metrics.txt");
+    std::fs::write(&file, &metrics).unwrap();
+    let check = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("promtool check metrics < {}", file.display()))
+        .output()
+        .expect("promtool (Debian's prometheus, installed by scripts/test-env.sh)");
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let accepted = [
+        "wud_trigger_count counter metrics should have \"_total\" suffix",
+        "wud_trigger_count non-histogram and non-summary metrics should not have \"_count\" suffix",
+        "wud_watcher_total non-counter metrics should not have \"_total\" suffix",
+    ];
+    let unexpected: Vec<&str> = findings
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !accepted.contains(&l.trim()))
+        .collect();
+    assert!(unexpected.is_empty(), "promtool: {findings}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // MQTT: WUD's base topic and Home Assistant device.
+    let wanted = format!("wud/container/local/{name} ");
+    let mut text = String::new();
+    for _ in 0..10 {
+        let read = std::process::Command::new("mosquitto_sub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &broker.port.to_string(),
+                "-t",
+                "#",
+                "-v",
+                "-W",
+                "2",
+            ])
+            .output()
+            .expect("mosquitto_sub");
+        text = String::from_utf8_lossy(&read.stdout).into_owned();
+        if text.lines().any(|l| l.starts_with(&wanted)) {
+            break;
+        }
+    }
+    assert!(
+        text.lines().any(|l| l.starts_with(&wanted)),
+        "no state on {wanted}: {text}"
+    );
+    let discovery = format!("homeassistant/update/wud_container_local_{name}/config ");
+    let config_line = text
+        .lines()
+        .find(|l| l.starts_with(&discovery))
+        .unwrap_or_else(|| panic!("no discovery on {discovery}: {text}"));
+    let config: Value = serde_json::from_str(config_line.split_once(' ').unwrap().1).unwrap();
+    assert_eq!(config["device"]["identifiers"], json!(["wud"]));
+    assert_eq!(config["device"]["name"], "wud");
+    assert_eq!(config["unique_id"], format!("wud_container_local_{name}"));
+    assert!(!text.contains("dd/container/"), "{text}");
+    drop(server);
+    drop(broker);
+}
