@@ -34,6 +34,8 @@ pub(crate) struct Config {
     pub(crate) server_enabled: bool,
     /// `DD_PROMETHEUS_ENABLED`: serve `/metrics` (default true).
     pub(crate) prometheus_enabled: bool,
+    /// `DD_COMPAT`: drydock's names (default) or What's Up Docker's (`wud`) for metrics and MQTT.
+    pub(crate) compat: drydock_triggers::Compat,
     pub(crate) watchers: Vec<(WatcherSettings, ConnectionConfig)>,
     pub(crate) registries: Vec<Provider>,
     pub(crate) triggers: std::sync::Arc<Vec<crate::triggers::Trigger>>,
@@ -68,6 +70,10 @@ const SERVER_KEYS: &[(&str, &str)] = &[
     ("DD_PUBLIC_URL", "a URL"),
     ("DD_SERVER_NAME", "a name"),
     ("DD_HOOKS_ENABLED", "true or false (default false)"),
+    (
+        "DD_COMPAT",
+        "wud or drydock (default): whose names /metrics and MQTT triggers use",
+    ),
 ];
 
 /// Families whose capability lands later: accepted, announced as ignored.
@@ -243,8 +249,17 @@ impl Config {
             let connection = ConnectionConfig::from_watcher_env(&name, &env)?;
             watchers.push((settings, connection));
         }
+        let compat = match env
+            .get("DD_COMPAT")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("" | "drydock" | "dd") => drydock_triggers::Compat::Drydock,
+            Some("wud") => drydock_triggers::Compat::Wud,
+            Some(other) => bail!("DD_COMPAT=`{other}` is invalid: expected wud or drydock"),
+        };
         let registries = providers_from_env(&env)?;
-        let (triggers, notices) = crate::triggers::from_env(&env)?;
+        let (triggers, notices) = crate::triggers::from_env(&env, compat)?;
         let actions = crate::actions::settings_from_env(&env)?;
         ignored.extend(notices);
         Ok(Self {
@@ -264,6 +279,7 @@ impl Config {
             metrics_auth: boolean(&env, "DD_SERVER_METRICS_AUTH", true)?,
             server_enabled: boolean(&env, "DD_SERVER_ENABLED", true)?,
             prometheus_enabled: boolean(&env, "DD_PROMETHEUS_ENABLED", true)?,
+            compat,
             watchers,
             registries,
             triggers: std::sync::Arc::new(triggers),
@@ -285,6 +301,16 @@ mod tests {
     }
 
     #[test]
+    fn compat_switch_selects_whats_up_dockers_names() {
+        let c = Config::from_env(BTreeMap::new()).unwrap();
+        assert_eq!(c.compat, drydock_triggers::Compat::Drydock);
+        let c = Config::from_env(env(&[("DD_COMPAT", "WUD")])).unwrap();
+        assert_eq!(c.compat, drydock_triggers::Compat::Wud);
+        let c = Config::from_env(env(&[("WUD_COMPAT", "wud")])).unwrap();
+        assert_eq!(c.compat, drydock_triggers::Compat::Wud);
+    }
+
+    #[test]
     fn defaults() {
         let c = Config::from_env(BTreeMap::new()).unwrap();
         assert_eq!(c.port, 3000);
@@ -303,6 +329,7 @@ mod tests {
             ("DD_SERVER_PORT", "70000", "DD_SERVER_PORT"),
             ("DD_LOG_LEVEL", "loud", "DD_LOG_LEVEL"),
             ("DD_LOG_FORMAT", "xml", "DD_LOG_FORMAT"),
+            ("DD_COMPAT", "wud8", "DD_COMPAT"),
             (
                 "DD_SERVER_FEATURE_DELETE",
                 "maybe",

@@ -306,6 +306,12 @@ pub(crate) const ROUTES: &[Route] = &[
     ),
     route(
         "get",
+        "/api/update-operations",
+        "Update journal, newest first (`active`: operations not finished)",
+        &[(200, "{ data, total, active }"), UNAUTHORIZED],
+    ),
+    route(
+        "get",
         "/api/audit",
         "Audit log, newest first (query `offset`, `limit`, `action`, `container`)",
         &[

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -38,6 +39,9 @@ pub(crate) struct Trigger {
     pub(crate) notifier: Box<dyn Notifier>,
     /// The channel's configuration with secrets masked.
     configuration: BTreeMap<String, String>,
+    /// Messages delivered and dead-lettered since start-up, for `/metrics`.
+    pub(crate) delivered: AtomicU64,
+    pub(crate) failed: AtomicU64,
 }
 
 impl std::fmt::Debug for Trigger {
@@ -83,6 +87,7 @@ impl Trigger {
 /// Reads the triggers; types not available yet are returned as notices.
 pub(crate) fn from_env(
     env: &BTreeMap<String, String>,
+    compat: drydock_triggers::Compat,
 ) -> anyhow::Result<(Vec<Trigger>, Vec<String>)> {
     // (type, name) → key → value; DD_NOTIFICATION_ wins over the legacy DD_TRIGGER_.
     let mut grouped: BTreeMap<(String, String), BTreeMap<String, String>> = BTreeMap::new();
@@ -134,7 +139,7 @@ pub(crate) fn from_env(
                     .collect();
                 (Box::new(notifier), masked)
             } else if kind == "mqtt" {
-                let notifier = MqttNotifier::new(&id.to_string(), &channel_keys)
+                let notifier = MqttNotifier::with_compat(&id.to_string(), &channel_keys, compat)
                     .with_context(|| format!("trigger {id}"))?;
                 let masked = notifier.masked_configuration();
                 (Box::new(notifier), masked)
@@ -159,6 +164,8 @@ pub(crate) fn from_env(
             settings,
             notifier,
             configuration,
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
         });
     }
     triggers.sort_by(|a, b| {
@@ -300,6 +307,7 @@ async fn deliver_entry(
     let delivery = deliver(trigger.notifier.as_ref(), &notification, policy).await;
     match &delivery {
         Delivery::Sent { attempts } => {
+            trigger.delivered.fetch_add(1, Ordering::Relaxed);
             entry.status = OutboxStatus::Delivered;
             entry.attempts += attempts;
             for key in &entry.once_keys {
@@ -309,6 +317,7 @@ async fn deliver_entry(
             }
         }
         Delivery::Dead { attempts, error } => {
+            trigger.failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!(trigger = %entry.trigger, attempts, error = %error, "notification dead-lettered");
             entry.status = OutboxStatus::DeadLetter;
             entry.attempts += attempts;
@@ -453,6 +462,8 @@ mod tests {
             settings: TriggerSettings::from_keys(id, &BTreeMap::new()).unwrap(),
             notifier: Box::new(HttpNotifier::new("ntfy.x", ChannelKind::Ntfy, keys).unwrap()),
             configuration: BTreeMap::new(),
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
         }
     }
 
@@ -488,14 +499,11 @@ mod tests {
             .unwrap()
             .port();
         let store = InMemoryStore::new();
-        let outcome = send(
-            &trigger(&format!("http://127.0.0.1:{closed}")),
-            planned(),
-            &store,
-            fast(),
-        )
-        .await;
+        let unreachable = trigger(&format!("http://127.0.0.1:{closed}"));
+        let outcome = send(&unreachable, planned(), &store, fast()).await;
         assert!(matches!(outcome, Delivery::Dead { attempts: 3, .. }));
+        assert_eq!(unreachable.failed.load(Ordering::Relaxed), 1);
+        assert_eq!(unreachable.delivered.load(Ordering::Relaxed), 0);
         let outbox = store.outbox().await.unwrap();
         assert_eq!(outbox.len(), 1);
         assert_eq!(outbox[0].status, OutboxStatus::DeadLetter);
@@ -538,9 +546,11 @@ mod tests {
             updated: now,
         };
         store.save_outbox(&pending).await.unwrap();
-        resume_pending(&[trigger(&url)], &store, fast()).await;
+        let triggers = [trigger(&url)];
+        resume_pending(&triggers, &store, fast()).await;
         let outbox = store.outbox().await.unwrap();
         assert_eq!(outbox[0].status, OutboxStatus::Delivered);
+        assert_eq!(triggers[0].delivered.load(Ordering::Relaxed), 1);
         assert!(store.announced("k").await.unwrap());
     }
 }

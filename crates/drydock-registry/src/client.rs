@@ -114,6 +114,10 @@ pub struct EndpointStats {
     pub pings: u64,
     /// Tag list pages fetched.
     pub tag_lists: u64,
+    /// Tag look-ups (every page of one repository's list), finished or failed.
+    pub tag_lookups: u64,
+    /// Time spent in those look-ups, in microseconds.
+    pub tag_lookup_micros: u64,
     /// Manifest `HEAD`s.
     pub manifest_heads: u64,
     /// Manifest `GET`s.
@@ -163,6 +167,8 @@ enum Kind {
 struct Counters {
     pings: AtomicU64,
     tag_lists: AtomicU64,
+    tag_lookups: AtomicU64,
+    tag_lookup_micros: AtomicU64,
     manifest_heads: AtomicU64,
     manifest_gets: AtomicU64,
     blob_gets: AtomicU64,
@@ -258,6 +264,77 @@ struct ConfigSection {
 }
 
 impl RegistryClient {
+    /// Every page of a repository's tag list.
+    async fn tags_of(
+        &self,
+        endpoint: &Endpoint,
+        image: &ImageReference,
+    ) -> Result<Vec<String>, RegistryError> {
+        let scope = pull_scope(image);
+        let mut url = endpoint.url(&format!("/v2/{}/tags/list", image.repository()));
+        url.set_query(Some("n=1000"));
+        let mut tags = Vec::new();
+        let mut seen_tags = HashSet::new();
+        let mut seen_urls = HashSet::new();
+        for _ in 0..self.options.max_tag_pages {
+            seen_urls.insert(url.to_string());
+            let response = self
+                .send(
+                    endpoint,
+                    Kind::Tags,
+                    Method::GET,
+                    url.clone(),
+                    None,
+                    Some(&scope),
+                )
+                .await?;
+            let next = response
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|h| h.to_str().ok())
+                .and_then(next_link)
+                .and_then(|target| url.join(target).ok())
+                // Credentials travel with each page: never to another origin.
+                .filter(|next| next.origin() == endpoint.base.origin());
+            let body = read_body(response, self.options.max_body_bytes, &endpoint.registry).await?;
+            let page: TagList =
+                serde_json::from_slice(&body).map_err(|e| RegistryError::InvalidResponse {
+                    registry: endpoint.registry.clone(),
+                    reason: format!("tag list of {}: {e}", image.repository()),
+                })?;
+            let mut added = 0usize;
+            for tag in page.tags.unwrap_or_default() {
+                if seen_tags.insert(tag.clone()) {
+                    tags.push(tag);
+                    added += 1;
+                }
+            }
+            if tags.len() > self.options.max_tags {
+                return Err(RegistryError::InvalidResponse {
+                    registry: endpoint.registry.clone(),
+                    reason: format!(
+                        "{} lists more than {} tags",
+                        image.repository(),
+                        self.options.max_tags
+                    ),
+                });
+            }
+            // Stop at the last page, on a page that adds nothing (registries that ignore `last`)
+            // and on a link that loops back.
+            match next {
+                Some(next) if added > 0 && !seen_urls.contains(next.as_str()) => url = next,
+                _ => return Ok(tags),
+            }
+        }
+        tracing::warn!(
+            registry = %endpoint.registry,
+            repository = image.repository(),
+            pages = self.options.max_tag_pages,
+            "tag list truncated at the page limit"
+        );
+        Ok(tags)
+    }
+
     /// A client for these providers (from [`providers::providers_from_env`]); images that match none
     /// are read anonymously.
     pub fn new(providers: Vec<Provider>, options: ClientOptions) -> Self {
@@ -281,6 +358,8 @@ impl RegistryClient {
                     endpoint: e.base.to_string(),
                     pings: c.pings.load(Ordering::Relaxed),
                     tag_lists: c.tag_lists.load(Ordering::Relaxed),
+                    tag_lookups: c.tag_lookups.load(Ordering::Relaxed),
+                    tag_lookup_micros: c.tag_lookup_micros.load(Ordering::Relaxed),
                     manifest_heads: c.manifest_heads.load(Ordering::Relaxed),
                     manifest_gets: c.manifest_gets.load(Ordering::Relaxed),
                     blob_gets: c.blob_gets.load(Ordering::Relaxed),
@@ -861,69 +940,18 @@ impl Registry for RegistryClient {
 
     async fn list_tags(&self, image: &ImageReference) -> Result<Vec<String>, RegistryError> {
         let endpoint = self.endpoint(image)?;
-        let scope = pull_scope(image);
-        let mut url = endpoint.url(&format!("/v2/{}/tags/list", image.repository()));
-        url.set_query(Some("n=1000"));
-        let mut tags = Vec::new();
-        let mut seen_tags = HashSet::new();
-        let mut seen_urls = HashSet::new();
-        for _ in 0..self.options.max_tag_pages {
-            seen_urls.insert(url.to_string());
-            let response = self
-                .send(
-                    &endpoint,
-                    Kind::Tags,
-                    Method::GET,
-                    url.clone(),
-                    None,
-                    Some(&scope),
-                )
-                .await?;
-            let next = response
-                .headers()
-                .get(reqwest::header::LINK)
-                .and_then(|h| h.to_str().ok())
-                .and_then(next_link)
-                .and_then(|target| url.join(target).ok())
-                // Credentials travel with each page: never to another origin.
-                .filter(|next| next.origin() == endpoint.base.origin());
-            let body = read_body(response, self.options.max_body_bytes, &endpoint.registry).await?;
-            let page: TagList =
-                serde_json::from_slice(&body).map_err(|e| RegistryError::InvalidResponse {
-                    registry: endpoint.registry.clone(),
-                    reason: format!("tag list of {}: {e}", image.repository()),
-                })?;
-            let mut added = 0usize;
-            for tag in page.tags.unwrap_or_default() {
-                if seen_tags.insert(tag.clone()) {
-                    tags.push(tag);
-                    added += 1;
-                }
-            }
-            if tags.len() > self.options.max_tags {
-                return Err(RegistryError::InvalidResponse {
-                    registry: endpoint.registry.clone(),
-                    reason: format!(
-                        "{} lists more than {} tags",
-                        image.repository(),
-                        self.options.max_tags
-                    ),
-                });
-            }
-            // Stop at the last page, on a page that adds nothing (registries that ignore `last`)
-            // and on a link that loops back.
-            match next {
-                Some(next) if added > 0 && !seen_urls.contains(next.as_str()) => url = next,
-                _ => return Ok(tags),
-            }
-        }
-        tracing::warn!(
-            registry = %endpoint.registry,
-            repository = image.repository(),
-            pages = self.options.max_tag_pages,
-            "tag list truncated at the page limit"
-        );
-        Ok(tags)
+        let started = Instant::now();
+        let tags = self.tags_of(&endpoint, image).await;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        endpoint
+            .counters
+            .tag_lookups
+            .fetch_add(1, Ordering::Relaxed);
+        endpoint
+            .counters
+            .tag_lookup_micros
+            .fetch_add(micros, Ordering::Relaxed);
+        tags
     }
 
     async fn manifest_digest(

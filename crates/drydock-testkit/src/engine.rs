@@ -259,6 +259,32 @@ impl TestService {
         let _ = std::fs::remove_file(&config);
         service
     }
+
+    /// A real SMTP server (Python's aiosmtpd, installed by `scripts/test-env.sh`) on a free port,
+    /// delivering every message it accepts to the maildir `maildir` (read `maildir/new`).
+    ///
+    /// # Panics
+    ///
+    /// When aiosmtpd cannot start.
+    pub fn aiosmtpd(maildir: &std::path::Path) -> Self {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let maildir_arg = maildir.display().to_string();
+        Self::spawn(
+            "python3",
+            &[
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &listen,
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                &maildir_arg,
+            ],
+            port,
+        )
+    }
 }
 
 impl Drop for TestService {

@@ -38,8 +38,37 @@ use drydock_core::ports::{Notification, Notifier, NotifyError};
 use crate::channels::{Channel, ChannelConfigError, ChannelKind};
 pub use crate::command::CommandNotifier;
 pub use crate::delivery::{Delivery, RetryPolicy, deliver};
-pub use crate::mqtt::MqttNotifier;
+pub use crate::mqtt::{MqttNotifier, flatten_container};
 pub use crate::smtp::SmtpNotifier;
+
+/// Whose names drydock uses where dashboards and Home Assistant look for them (`DD_COMPAT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compat {
+    /// drydock's own: metrics `dd_*`, MQTT topic `dd/container`, Home Assistant device `drydock`.
+    #[default]
+    Drydock,
+    /// What's Up Docker's: metrics `wud_*`, MQTT topic `wud/container`, client id `wud_…`,
+    /// Home Assistant device `wud`.
+    Wud,
+}
+
+impl Compat {
+    /// `dd` or `wud`: the prefix of metric names, of the MQTT topic and of the client id.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Drydock => "dd",
+            Self::Wud => "wud",
+        }
+    }
+
+    /// The Home Assistant device: `drydock` or `wud`.
+    pub fn device(self) -> &'static str {
+        match self {
+            Self::Drydock => "drydock",
+            Self::Wud => "wud",
+        }
+    }
+}
 
 /// A [`Notifier`] for an HTTP-based channel.
 #[derive(Debug)]

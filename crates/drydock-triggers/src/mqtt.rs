@@ -10,6 +10,7 @@ use drydock_core::ports::{Notification, Notifier, NotifyError};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, Transport};
 use serde_json::{Map, Value, json};
 
+use crate::Compat;
 use crate::channels::ChannelConfigError;
 
 /// A [`Notifier`] publishing to an MQTT broker.
@@ -22,6 +23,7 @@ pub struct MqttNotifier {
     client_id: String,
     credentials: Option<(String, String)>,
     hass: Option<String>,
+    compat: Compat,
     /// One connection at a time: brokers drop a session when another connects with its client
     /// id, so concurrent publications would knock each other out.
     connection: tokio::sync::Mutex<()>,
@@ -44,8 +46,20 @@ fn error(key: &str, reason: impl Into<String>) -> ChannelConfigError {
 }
 
 impl MqttNotifier {
-    /// An MQTT trigger from its keys (`URL` required: `mqtt://host[:port]` or `mqtts://`).
+    /// An MQTT trigger from its keys (`URL` required: `mqtt://host[:port]` or `mqtts://`), with
+    /// drydock's names (topic `dd/container`, device `drydock`).
     pub fn new(id: &str, keys: &BTreeMap<String, String>) -> Result<Self, ChannelConfigError> {
+        Self::with_compat(id, keys, Compat::Drydock)
+    }
+
+    /// An MQTT trigger whose defaults follow `compat`: with [`Compat::Wud`], What's Up Docker's
+    /// topic `wud/container`, client id `wud_…`, Home Assistant device `wud`, and container
+    /// names with `.` as `-` in topics. An explicit `TOPIC` or `CLIENTID` still wins.
+    pub fn with_compat(
+        id: &str,
+        keys: &BTreeMap<String, String>,
+        compat: Compat,
+    ) -> Result<Self, ChannelConfigError> {
         let get = |k: &str| {
             keys.get(k)
                 .map(|v| v.trim().to_owned())
@@ -79,14 +93,16 @@ impl MqttNotifier {
             host,
             tls,
             topic: get("TOPIC")
-                .unwrap_or_else(|| "dd/container".into())
+                .unwrap_or_else(|| format!("{}/container", compat.prefix()))
                 .trim_end_matches('/')
                 .to_owned(),
-            client_id: get("CLIENTID")
-                .unwrap_or_else(|| format!("dd_{:08x}", std::process::id() ^ 0x5eed)),
+            client_id: get("CLIENTID").unwrap_or_else(|| {
+                format!("{}_{:08x}", compat.prefix(), std::process::id() ^ 0x5eed)
+            }),
             credentials: get("USER").map(|u| (u, get("PASSWORD").unwrap_or_default())),
             hass: (flag("HASS_ENABLED") || flag("HASS_DISCOVERY"))
                 .then(|| get("HASS_PREFIX").unwrap_or_else(|| "homeassistant".into())),
+            compat,
             connection: tokio::sync::Mutex::new(()),
         })
     }
@@ -117,9 +133,13 @@ impl MqttNotifier {
     /// The retained messages announcing these containers: (topic, payload).
     pub fn messages(&self, containers: &[Value]) -> Vec<(String, Value)> {
         let mut out = Vec::new();
+        let device = self.compat.device();
         for container in containers {
             let watcher = container["watcher"].as_str().unwrap_or("local");
-            let name = sanitise(container["name"].as_str().unwrap_or_default());
+            let mut name = sanitise(container["name"].as_str().unwrap_or_default());
+            if self.compat == Compat::Wud {
+                name = name.replace('.', "-");
+            }
             let state_topic = format!("{}/{watcher}/{name}", self.topic);
             let mut flat = Map::new();
             flatten("", container, &mut flat);
@@ -139,10 +159,10 @@ impl MqttNotifier {
                         "json_attributes_topic": state_topic,
                         "force_update": true,
                         "device": {
-                            "identifiers": ["drydock"],
-                            "manufacturer": "drydock",
-                            "model": "drydock",
-                            "name": "drydock",
+                            "identifiers": [device],
+                            "manufacturer": device,
+                            "model": device,
+                            "name": device,
                             "sw_version": env!("CARGO_PKG_VERSION"),
                         },
                     }),
@@ -172,6 +192,14 @@ fn snake(key: &str) -> String {
             out.push(c);
         }
     }
+    out
+}
+
+/// A container's API JSON flattened as MQTT publishes it: `{"image":{"tag":{"value":"1"}}}` →
+/// `{"image_tag_value":"1"}` (snake_case keys joined by `_`); arrays become JSON text.
+pub fn flatten_container(container: &Value) -> Map<String, Value> {
+    let mut out = Map::new();
+    flatten("", container, &mut out);
     out
 }
 
@@ -283,5 +311,49 @@ mod tests {
         assert_eq!(out["update_kind_semver_diff"], "major");
         assert_eq!(out["labels_com_docker_compose_project"], "x");
         assert_eq!(out["list"], "[1,2]");
+    }
+
+    #[test]
+    fn wud_compat_uses_whats_up_dockers_names_unless_told_otherwise() {
+        let keys = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let nginx =
+            json!({"name": "nginx", "watcher": "local", "image": {"tag": {"value": "1.25"}}});
+        let hass = [("URL", "mqtt://127.0.0.1"), ("HASS_ENABLED", "true")];
+        let wud = MqttNotifier::with_compat("mqtt.ha", &keys(&hass), Compat::Wud).unwrap();
+        assert!(wud.client_id.starts_with("wud_"), "{}", wud.client_id);
+        let messages = wud.messages(std::slice::from_ref(&nginx));
+        assert_eq!(messages[0].0, "wud/container/local/nginx");
+        assert_eq!(
+            messages[1].0,
+            "homeassistant/update/wud_container_local_nginx/config"
+        );
+        let config = &messages[1].1;
+        assert_eq!(config["unique_id"], "wud_container_local_nginx");
+        assert_eq!(config["state_topic"], "wud/container/local/nginx");
+        assert_eq!(config["device"]["identifiers"], json!(["wud"]));
+        assert_eq!(config["device"]["name"], "wud");
+        assert_eq!(config["device"]["manufacturer"], "wud");
+        // WUD writes a dot in a container name as `-` in topics.
+        let dotted = json!({"name": "web.1", "watcher": "local"});
+        assert_eq!(wud.messages(&[dotted])[0].0, "wud/container/local/web-1");
+
+        // drydock's own names by default; an explicit TOPIC wins in either mode.
+        let dd = MqttNotifier::new("mqtt.ha", &keys(&hass)).unwrap();
+        assert!(dd.client_id.starts_with("dd_"), "{}", dd.client_id);
+        let messages = dd.messages(std::slice::from_ref(&nginx));
+        assert_eq!(messages[0].0, "dd/container/local/nginx");
+        assert_eq!(messages[1].1["device"]["identifiers"], json!(["drydock"]));
+        let explicit = MqttNotifier::with_compat(
+            "mqtt.ha",
+            &keys(&[("URL", "mqtt://127.0.0.1"), ("TOPIC", "home/updates")]),
+            Compat::Wud,
+        )
+        .unwrap();
+        assert_eq!(explicit.messages(&[nginx])[0].0, "home/updates/local/nginx");
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use drydock_core::model::Container;
 use drydock_core::ports::{Notification, NotificationEvent, Notifier, NotifyError};
-use drydock_testkit::engine::{TestService, free_port};
+use drydock_testkit::engine::{TestService, unique};
 use drydock_triggers::channels::ChannelKind;
 use drydock_triggers::{Delivery, HttpNotifier, RetryPolicy, deliver};
 use serde_json::{Value, json};
@@ -527,27 +527,10 @@ struct SmtpServer {
 
 impl SmtpServer {
     fn start() -> Self {
-        let port = free_port();
-        let maildir =
-            std::env::temp_dir().join(format!("drydock-maildir-{}-{port}", std::process::id()));
-        let listen = format!("127.0.0.1:{port}");
-        let maildir_arg = maildir.display().to_string();
-        let service = TestService::spawn(
-            "python3",
-            &[
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &listen,
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-                &maildir_arg,
-            ],
-            port,
-        );
+        let maildir = std::env::temp_dir().join(unique("drydock-maildir"));
+        let service = TestService::aiosmtpd(&maildir);
         Self {
-            port,
+            port: service.port,
             maildir,
             _service: service,
         }

@@ -1,21 +1,34 @@
 //! Notifications end to end: real updates found by real watch cycles reach a real HTTP receiver
 //! on loopback, in simple and batch mode, once per update across cycles and restarts.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drydock_testkit::engine::{TestContainer, TestImage, TestService, unique};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::server::{Server, client};
 
-/// Records the JSON bodies of the requests it receives, by path; always answers 200.
-async fn receiver() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
+/// One request the receiver recorded.
+#[derive(Clone, Debug)]
+struct Request {
+    method: String,
+    path: String,
+    /// Header names in lower case, values as sent.
+    headers: BTreeMap<String, String>,
+    body: Value,
+}
+
+type Log = Arc<Mutex<Vec<Request>>>;
+
+/// Records every request it receives (method, path, headers, JSON body); always answers 200.
+async fn receiver() -> (String, Log) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let log: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let log: Log = Arc::default();
     let seen = log.clone();
     tokio::spawn(async move {
         loop {
@@ -35,26 +48,29 @@ async fn receiver() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
                     let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
                         continue;
                     };
-                    let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
+                    let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+                    let mut lines = head.lines();
+                    let mut first = lines.next().unwrap_or_default().split(' ');
+                    let method = first.next().unwrap_or_default().to_owned();
+                    let path = first.next().unwrap_or_default().to_owned();
+                    let headers: BTreeMap<String, String> = lines
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                        .collect();
+                    let length: usize = headers
+                        .get("content-length")
+                        .map_or(0, |v| v.parse().unwrap_or(0));
                     if buffer.len() < end + 4 + length {
                         continue;
                     }
-                    let path = head
-                        .lines()
-                        .next()
-                        .and_then(|l| l.split(' ').nth(1))
-                        .unwrap_or_default()
-                        .to_owned();
                     let body = serde_json::from_slice(&buffer[end + 4..end + 4 + length])
                         .unwrap_or(Value::Null);
-                    seen.lock().unwrap().push((path, body));
+                    seen.lock().unwrap().push(Request {
+                        method,
+                        path,
+                        headers,
+                        body,
+                    });
                     let _ = stream
                         .write_all(
                             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
@@ -68,12 +84,21 @@ async fn receiver() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
     (base, log)
 }
 
-fn messages(log: &Arc<Mutex<Vec<(String, Value)>>>, path: &str) -> Vec<Value> {
+/// The JSON bodies received on `path`.
+fn messages(log: &Log, path: &str) -> Vec<Value> {
+    requests(log, |p| p == path)
+        .into_iter()
+        .map(|r| r.body)
+        .collect()
+}
+
+/// The requests whose path passes `path`.
+fn requests(log: &Log, path: impl Fn(&str) -> bool) -> Vec<Request> {
     log.lock()
         .unwrap()
         .iter()
-        .filter(|(p, _)| p == path)
-        .map(|(_, b)| b.clone())
+        .filter(|r| path(&r.path))
+        .cloned()
         .collect()
 }
 
@@ -184,7 +209,7 @@ async fn updates_found_by_a_watch_reach_the_channels_once() {
         .await
         .unwrap();
     settle().await;
-    let count = |log: &Arc<Mutex<Vec<(String, Value)>>>| {
+    let count = |log: &Log| {
         messages(log, "/ntfy")
             .iter()
             .filter(|m| {
@@ -347,6 +372,569 @@ async fn mqtt_publishes_every_watched_container_for_home_assistant() {
         )),
         "{text}"
     );
+    drop(server);
+    drop(broker);
+}
+
+/// Telegram's MarkdownV2 escaping, as its Bot API documents it.
+fn telegram_escaped(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let reserved = "_*[]()~`>#+-=|{}.!\\".contains(c);
+            reserved
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+/// A mail's text with quoted-printable soft line breaks and `=XX` escapes decoded.
+fn quoted_printable_decoded(mail: &str) -> String {
+    let joined = mail.replace("=\r\n", "").replace("=\n", "");
+    let mut out = String::with_capacity(joined.len());
+    let mut rest = joined.as_str();
+    while let Some(at) = rest.find('=') {
+        out.push_str(&rest[..at]);
+        let hex = rest
+            .get(at + 1..at + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(byte) => {
+                out.push(char::from(byte));
+                rest = &rest[at + 3..];
+            }
+            None => {
+                out.push('=');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Waits until `done` holds, at most `seconds`.
+async fn wait_for(seconds: u64, done: impl Fn() -> bool) {
+    for _ in 0..seconds * 4 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_channel_receives_the_update_a_real_watch_found() {
+    let prefix = unique("channels");
+    let images: Vec<TestImage> = ["1.0.0", "2.0.0"]
+        .iter()
+        .map(|t| TestImage::build(&prefix, t))
+        .collect();
+    for image in &images {
+        image.push();
+    }
+    let label = ("dd.watch", "true");
+    let a_name = format!("{prefix}-a");
+    let b_name = format!("{prefix}-b");
+    let _a = TestContainer::run(&a_name, &images[0].reference, &[label], "sleep 3600");
+    let _b = TestContainer::run(&b_name, &images[0].reference, &[label], "sleep 3600");
+
+    let (base, log) = receiver().await;
+    let maildir = std::env::temp_dir().join(unique("drydock-e2e-maildir"));
+    let smtp = TestService::aiosmtpd(&maildir);
+    let smtp_port = smtp.port.to_string();
+    let out = std::env::temp_dir().join(unique("drydock-e2e-command"));
+    std::fs::create_dir_all(&out).unwrap();
+    let command = format!(
+        "cat > '{dir}'/\"$container_name\".json && printf '%s|%s|%s' \"$dd_title\" \"$image_tag_value\" \"$update_kind_remote_value\" > '{dir}'/\"$container_name\".env",
+        dir = out.display()
+    );
+    let url = |path: &str| format!("{base}/{path}");
+    let owned: Vec<(String, String)> = [
+        ("NTFY_E2E_URL", url("ntfy")),
+        ("NTFY_E2E_TOPIC", "updates".into()),
+        ("NTFY_E2E_AUTH_TOKEN", "ntfy-token".into()),
+        ("DISCORD_E2E_URL", url("discord")),
+        ("SLACK_E2E_APIURL", url("slack")),
+        ("SLACK_E2E_TOKEN", "xoxb-slack".into()),
+        ("SLACK_E2E_CHANNEL", "#ops".into()),
+        ("SLACK_HOOK_URL", url("slack-hook")),
+        ("GOTIFY_E2E_URL", url("gotify")),
+        ("GOTIFY_E2E_TOKEN", "gotify-app".into()),
+        ("MATTERMOST_E2E_URL", url("mattermost")),
+        ("MATTERMOST_E2E_CHANNEL", "town-square".into()),
+        ("GOOGLECHAT_E2E_URL", url("googlechat")),
+        ("TEAMS_E2E_URL", url("teams")),
+        ("APPRISE_E2E_URL", url("apprise")),
+        ("APPRISE_E2E_CONFIG", "drydock".into()),
+        ("APPRISE_BATCH_URL", url("apprise-batch")),
+        ("APPRISE_BATCH_URLS", "json://localhost".into()),
+        ("APPRISE_BATCH_MODE", "batch".into()),
+        ("HTTP_E2E_URL", url("http")),
+        ("HTTP_E2E_AUTH_TYPE", "BASIC".into()),
+        ("HTTP_E2E_AUTH_USER", "user".into()),
+        ("HTTP_E2E_AUTH_PASSWORD", "pass".into()),
+        ("TELEGRAM_E2E_URL", url("telegram")),
+        ("TELEGRAM_E2E_BOTTOKEN", "123:abc".into()),
+        ("TELEGRAM_E2E_CHATID", "42".into()),
+        ("PUSHOVER_E2E_URL", url("pushover")),
+        ("PUSHOVER_E2E_USER", "pushover-user".into()),
+        ("PUSHOVER_E2E_TOKEN", "pushover-app".into()),
+        ("MATRIX_E2E_URL", url("matrix")),
+        ("MATRIX_E2E_ROOMID", "!room:example.org".into()),
+        ("MATRIX_E2E_ACCESSTOKEN", "matrix-token".into()),
+        ("ROCKETCHAT_E2E_URL", url("rocketchat")),
+        ("ROCKETCHAT_E2E_USER_ID", "rc-user".into()),
+        ("ROCKETCHAT_E2E_AUTH_TOKEN", "rc-token".into()),
+        ("ROCKETCHAT_E2E_CHANNEL", "#updates".into()),
+        ("IFTTT_E2E_URL", url("ifttt")),
+        ("IFTTT_E2E_KEY", "ifttt-key".into()),
+        ("SMTP_E2E_HOST", "127.0.0.1".into()),
+        ("SMTP_E2E_PORT", smtp_port.clone()),
+        ("SMTP_E2E_FROM", "drydock <drydock@example.org>".into()),
+        ("SMTP_E2E_TO", "ops@example.org".into()),
+        ("COMMAND_E2E_CMD", command),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("DD_NOTIFICATION_{k}"), v))
+    .collect();
+    let mut env: Vec<(&str, &str)> = vec![
+        ("DD_ANONYMOUS_AUTH_CONFIRM", "true"),
+        ("DD_WATCHER_LOCAL_WATCHBYDEFAULT", "false"),
+    ];
+    env.extend(owned.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let server = Server::start(&env);
+    let triggers: Value = server.get_json("/api/triggers").await;
+    assert_eq!(triggers.as_array().unwrap().len(), 18, "{triggers}");
+
+    let title = format!("New tag found for container {a_name}");
+    let body = format!("Container {a_name} running with tag 1.0.0 can be updated to tag 2.0.0");
+    // A request names container a when its JSON says so anywhere (other tests' containers are
+    // watched too: only ours count).
+    // Telegram's text escapes the name.
+    let names_a = |r: &Request| {
+        r.body.to_string().contains(&a_name)
+            || r.body["text"]
+                .as_str()
+                .is_some_and(|t| t.contains(&telegram_escaped(&a_name)))
+    };
+    let for_a = |path: &str| -> Vec<Request> {
+        requests(&log, |p| p == path || p.starts_with(&format!("{path}/")))
+            .into_iter()
+            .filter(names_a)
+            .collect()
+    };
+    let mail = || -> Vec<String> {
+        std::fs::read_dir(maildir.join("new"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .filter(|m| m.contains(&a_name))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let paths = [
+        "/ntfy",
+        "/discord",
+        "/slack",
+        "/slack-hook",
+        "/gotify",
+        "/mattermost",
+        "/googlechat",
+        "/teams",
+        "/apprise",
+        "/apprise-batch",
+        "/http",
+        "/telegram",
+        "/pushover",
+        "/matrix",
+        "/rocketchat",
+        "/ifttt",
+    ];
+    let command_env = out.join(format!("{a_name}.env"));
+    wait_for(90, || {
+        paths.iter().all(|p| !for_a(p).is_empty())
+            && !mail().is_empty()
+            && command_env.exists()
+            && out.join(format!("{b_name}.json")).exists()
+    })
+    .await;
+    // Let late duplicates, if any, arrive before counting.
+    settle().await;
+    let missing: Vec<&&str> = paths.iter().filter(|p| for_a(p).is_empty()).collect();
+    assert!(
+        missing.is_empty(),
+        "nothing about {a_name} reached {missing:?}; drydock's warnings:\n{}",
+        server
+            .logs()
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let one = |path: &str| -> Request {
+        let got = for_a(path);
+        assert_eq!(
+            got.len(),
+            1,
+            "one message about {a_name} on {path}: {got:?}"
+        );
+        got.into_iter().next().unwrap()
+    };
+
+    let ntfy = one("/ntfy");
+    assert_eq!(ntfy.method, "POST");
+    assert_eq!(ntfy.headers["authorization"], "Bearer ntfy-token");
+    assert_eq!(
+        ntfy.body,
+        json!({ "topic": "updates", "title": title, "message": body, "priority": 3 })
+    );
+
+    let discord = one("/discord");
+    assert_eq!(discord.method, "POST");
+    assert_eq!(
+        discord.body,
+        json!({
+            "username": "drydock",
+            "embeds": [{ "title": title, "color": 65280, "fields": [{ "name": "", "value": body }] }],
+        })
+    );
+
+    let slack = one("/slack");
+    assert_eq!(
+        (slack.method.as_str(), slack.path.as_str()),
+        ("POST", "/slack/chat.postMessage")
+    );
+    assert_eq!(slack.headers["authorization"], "Bearer xoxb-slack");
+    assert_eq!(
+        slack.body,
+        json!({ "channel": "#ops", "text": format!("*{title}*\n\n{body}") })
+    );
+    let hook = one("/slack-hook");
+    assert_eq!(hook.body, json!({ "text": format!("*{title}*\n\n{body}") }));
+    assert!(!hook.headers.contains_key("authorization"));
+
+    let gotify = one("/gotify");
+    assert_eq!(
+        (gotify.method.as_str(), gotify.path.as_str()),
+        ("POST", "/gotify/message")
+    );
+    assert_eq!(gotify.headers["x-gotify-key"], "gotify-app");
+    assert_eq!(
+        gotify.body,
+        json!({ "title": title, "message": body, "priority": 5 })
+    );
+
+    let mattermost = one("/mattermost");
+    assert_eq!(
+        mattermost.body,
+        json!({ "text": format!("**{title}**\n\n{body}"), "channel": "town-square" })
+    );
+
+    let googlechat = one("/googlechat");
+    assert_eq!(
+        googlechat.body,
+        json!({ "text": format!("*{title}*\n\n{body}") })
+    );
+
+    let teams = one("/teams");
+    assert_eq!(teams.body["type"], "message");
+    let card = &teams.body["attachments"][0];
+    assert_eq!(
+        card["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(card["content"]["type"], "AdaptiveCard");
+    assert_eq!(card["content"]["version"], "1.4");
+    assert_eq!(card["content"]["body"][0]["text"], title);
+    assert_eq!(card["content"]["body"][1]["text"], body);
+
+    let apprise = one("/apprise");
+    assert_eq!(
+        (apprise.method.as_str(), apprise.path.as_str()),
+        ("POST", "/apprise/notify/drydock")
+    );
+    assert_eq!(
+        apprise.body,
+        json!({ "title": title, "body": body, "format": "text", "type": "info" })
+    );
+
+    // Batch mode: one message for the cycle, listing both of our updates.
+    let batch = one("/apprise-batch");
+    assert_eq!(batch.path, "/apprise-batch/notify");
+    assert_eq!(batch.body["urls"], "json://localhost");
+    let lines: Vec<&str> = batch.body["body"].as_str().unwrap().lines().collect();
+    assert_eq!(
+        batch.body["title"],
+        format!("{} updates available", lines.len()),
+        "{batch:?}"
+    );
+    for name in [&a_name, &b_name] {
+        let line = format!("- Container {name} running with tag 1.0.0 can be updated to tag 2.0.0");
+        assert!(lines.contains(&line.as_str()), "{line} in {lines:?}");
+    }
+
+    let http = one("/http");
+    assert_eq!(http.method, "POST");
+    assert_eq!(http.headers["authorization"], "Basic dXNlcjpwYXNz");
+    assert_eq!(http.body["name"], a_name.as_str());
+    assert_eq!(http.body["image"]["tag"]["value"], "1.0.0");
+    assert_eq!(http.body["result"]["tag"], "2.0.0");
+    assert_eq!(http.body["updateAvailable"], true);
+    assert_eq!(http.body["updateKind"]["semverDiff"], "major");
+
+    let telegram = one("/telegram");
+    assert_eq!(
+        (telegram.method.as_str(), telegram.path.as_str()),
+        ("POST", "/telegram/bot123:abc/sendMessage")
+    );
+    assert_eq!(
+        telegram.body,
+        json!({
+            "chat_id": "42",
+            "text": format!("*{}*\n\n{}", telegram_escaped(&title), telegram_escaped(&body)),
+            "parse_mode": "MarkdownV2",
+        })
+    );
+    assert!(
+        telegram.body["text"]
+            .as_str()
+            .unwrap()
+            .contains("tag 1\\.0\\.0 can be updated to tag 2\\.0\\.0")
+    );
+
+    let pushover = one("/pushover");
+    assert_eq!(
+        pushover.body,
+        json!({
+            "token": "pushover-app",
+            "user": "pushover-user",
+            "title": title,
+            "message": body,
+            "sound": "pushover",
+            "priority": 0,
+        })
+    );
+
+    let matrix = one("/matrix");
+    assert_eq!(matrix.method, "PUT");
+    assert!(
+        matrix.path.starts_with(
+            "/matrix/_matrix/client/v3/rooms/%21room%3Aexample.org/send/m.room.message/"
+        ),
+        "{}",
+        matrix.path
+    );
+    assert_eq!(matrix.headers["authorization"], "Bearer matrix-token");
+    assert_eq!(
+        matrix.body,
+        json!({ "msgtype": "m.notice", "body": format!("{title}\n\n{body}") })
+    );
+    // Each event has its own transaction id (Matrix drops a repeated one).
+    let matrix_b: Vec<Request> = requests(&log, |p| p.starts_with("/matrix/"))
+        .into_iter()
+        .filter(|r| r.body.to_string().contains(&b_name))
+        .collect();
+    assert_eq!(matrix_b.len(), 1);
+    assert_ne!(matrix_b[0].path, matrix.path);
+
+    let rocketchat = one("/rocketchat");
+    assert_eq!(rocketchat.path, "/rocketchat/api/v1/chat.postMessage");
+    assert_eq!(rocketchat.headers["x-user-id"], "rc-user");
+    assert_eq!(rocketchat.headers["x-auth-token"], "rc-token");
+    assert_eq!(
+        rocketchat.body,
+        json!({ "channel": "#updates", "text": format!("*{title}*\n\n{body}") })
+    );
+
+    let ifttt = one("/ifttt");
+    assert_eq!(ifttt.path, "/ifttt/trigger/dd-image/with/key/ifttt-key");
+    assert_eq!(ifttt.body["value1"], a_name.as_str());
+    assert_eq!(ifttt.body["value2"], "2.0.0");
+    let value3: Value = serde_json::from_str(ifttt.body["value3"].as_str().unwrap()).unwrap();
+    assert_eq!(value3["name"], a_name.as_str());
+    assert_eq!(value3["image"]["tag"]["value"], "1.0.0");
+
+    let mails = mail();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let message = quoted_printable_decoded(&mails[0]);
+    assert!(message.contains(&format!("Subject: {title}")), "{message}");
+    assert!(
+        message.contains("From: drydock <drydock@example.org>"),
+        "{message}"
+    );
+    assert!(message.contains("To: ops@example.org"), "{message}");
+    assert!(message.contains(&body), "{message}");
+
+    // The command ran once per container, with the update in its environment and the
+    // notification as JSON on its standard input.
+    let env_line = std::fs::read_to_string(&command_env).unwrap();
+    assert_eq!(env_line, format!("{title}|1.0.0|2.0.0"));
+    let stdin: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join(format!("{a_name}.json"))).unwrap())
+            .unwrap();
+    assert_eq!(stdin["title"], title.as_str());
+    assert_eq!(stdin["body"], body.as_str());
+    assert_eq!(stdin["containers"][0]["name"], a_name.as_str());
+    assert_eq!(stdin["containers"][0]["result"]["tag"], "2.0.0");
+
+    let outbox: Value = server.get_json("/api/notifications/outbox").await;
+    assert_eq!(outbox["counts"]["deadLetter"], 0, "{outbox}");
+    drop(server);
+    drop(smtp);
+    let _ = std::fs::remove_dir_all(&maildir);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[tokio::test]
+async fn wud_compat_serves_whats_up_dockers_metric_and_mqtt_names() {
+    let prefix = unique("wudcompat");
+    let images: Vec<TestImage> = ["1.0.0", "1.1.0"]
+        .iter()
+        .map(|t| TestImage::build(&prefix, t))
+        .collect();
+    for image in &images {
+        image.push();
+    }
+    let name = format!("{prefix}-app");
+    let _container = TestContainer::run(
+        &name,
+        &images[0].reference,
+        &[("dd.watch", "true")],
+        "sleep 3600",
+    );
+    let (base, log) = receiver().await;
+    let ntfy_url = format!("{base}/ntfy");
+    let broker = TestService::mosquitto();
+    let mqtt_url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let server = Server::start(&[
+        ("DD_ANONYMOUS_AUTH_CONFIRM", "true"),
+        ("DD_WATCHER_LOCAL_WATCHBYDEFAULT", "false"),
+        ("DD_COMPAT", "wud"),
+        ("DD_NOTIFICATION_NTFY_ONE_URL", ntfy_url.as_str()),
+        ("DD_NOTIFICATION_NTFY_ONE_TOPIC", "updates"),
+        ("DD_NOTIFICATION_MQTT_HA_URL", mqtt_url.as_str()),
+        ("DD_NOTIFICATION_MQTT_HA_HASS_ENABLED", "true"),
+    ]);
+    wait_for(60, || {
+        messages(&log, "/ntfy")
+            .iter()
+            .any(|m| m["message"].as_str().unwrap_or_default().contains(&name))
+    })
+    .await;
+    let metrics = client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    // wud_containers: one series per container, WUD's labels.
+    let ours = metrics
+        .lines()
+        .find(|l| l.starts_with("wud_containers{") && l.contains(&format!("name=\"{name}\"")))
+        .unwrap_or_else(|| panic!("no wud_containers series for {name}:\n{metrics}"));
+    for label in [
+        "watcher=\"local\"",
+        "image_tag_value=\"1.0.0\"",
+        "result_tag=\"1.1.0\"",
+        "update_available=\"true\"",
+        "update_kind_semver_diff=\"minor\"",
+        "display_name=",
+        "image_registry_url=",
+    ] {
+        assert!(ours.contains(label), "{label} in {ours}");
+    }
+    assert!(ours.ends_with(" 1"), "{ours}");
+    assert!(!ours.contains("labels_"), "{ours}");
+    assert_eq!(ours.matches("=\"").count(), 37, "{ours}");
+    assert!(metrics.contains("wud_watcher_total{type=\"docker\",name=\"local\"} "));
+    let lookups = metrics
+        .lines()
+        .find(|l| l.starts_with("wud_registry_response_count{"))
+        .unwrap_or_else(|| panic!("no registry response summary:\n{metrics}"));
+    assert_ne!(lookups.rsplit(' ').next(), Some("0"), "{lookups}");
+    assert!(metrics.contains("wud_registry_response_sum{"));
+    let delivered = metrics
+        .lines()
+        .find(|l| l.starts_with("wud_trigger_count{type=\"ntfy\",name=\"one\",status=\"success\"}"))
+        .unwrap_or_else(|| panic!("no trigger count:\n{metrics}"));
+    assert_ne!(delivered.rsplit(' ').next(), Some("0"), "{delivered}");
+    assert!(
+        !metrics.lines().any(|l| l.starts_with("dd_")),
+        "WUD's names only:\n{metrics}"
+    );
+
+    // promtool parses it; its only complaints are about WUD's own names, kept on purpose
+    // (dashboards and alert rules query them as they are).
+    let dir = std::env::temp_dir().join(unique("wud-metrics"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("metrics.txt");
+    std::fs::write(&file, &metrics).unwrap();
+    let check = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("promtool check metrics < {}", file.display()))
+        .output()
+        .expect("promtool (Debian's prometheus, installed by scripts/test-env.sh)");
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let accepted = [
+        "wud_trigger_count counter metrics should have \"_total\" suffix",
+        "wud_trigger_count non-histogram and non-summary metrics should not have \"_count\" suffix",
+        "wud_watcher_total non-counter metrics should not have \"_total\" suffix",
+    ];
+    let unexpected: Vec<&str> = findings
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !accepted.contains(&l.trim()))
+        .collect();
+    assert!(unexpected.is_empty(), "promtool: {findings}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // MQTT: WUD's base topic and Home Assistant device.
+    let wanted = format!("wud/container/local/{name} ");
+    let mut text = String::new();
+    for _ in 0..10 {
+        let read = std::process::Command::new("mosquitto_sub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &broker.port.to_string(),
+                "-t",
+                "#",
+                "-v",
+                "-W",
+                "2",
+            ])
+            .output()
+            .expect("mosquitto_sub");
+        text = String::from_utf8_lossy(&read.stdout).into_owned();
+        if text.lines().any(|l| l.starts_with(&wanted)) {
+            break;
+        }
+    }
+    assert!(
+        text.lines().any(|l| l.starts_with(&wanted)),
+        "no state on {wanted}: {text}"
+    );
+    let discovery = format!("homeassistant/update/wud_container_local_{name}/config ");
+    let config_line = text
+        .lines()
+        .find(|l| l.starts_with(&discovery))
+        .unwrap_or_else(|| panic!("no discovery on {discovery}: {text}"));
+    let config: Value = serde_json::from_str(config_line.split_once(' ').unwrap().1).unwrap();
+    assert_eq!(config["device"]["identifiers"], json!(["wud"]));
+    assert_eq!(config["device"]["name"], "wud");
+    assert_eq!(config["unique_id"], format!("wud_container_local_{name}"));
+    assert!(!text.contains("dd/container/"), "{text}");
     drop(server);
     drop(broker);
 }

@@ -295,6 +295,7 @@ fn restart_engine() {
     let gone = Instant::now();
     while std::process::Command::new("pgrep")
         .args(["-x", "dockerd"])
+        .stdout(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
         && gone.elapsed() < Duration::from_secs(60)
@@ -332,6 +333,16 @@ async fn sigkill_during_updates_never_loses_a_container() {
     let mut finished_before_kill = 0;
     let mut outcomes = std::collections::BTreeMap::<String, u32>::new();
     for run in 0..KILLS {
+        // Recovery of the previous run's operation has finished.
+        let started = Instant::now();
+        while server.get_json("/api/update-operations").await["active"] != 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(45),
+                "run {run}: recovery never finished\n{}",
+                server.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         // Drive the container to the other image: update when on 1.0.0, roll back when on 2.0.0.
         let on_old = containers(&prefix)[0].1 == old.reference;
         let container = if on_old {
@@ -346,8 +357,19 @@ async fn sigkill_during_updates_never_loses_a_container() {
             .json(&json!({}))
             .send();
         let delay = Duration::from_millis(next() % 1_600);
-        let finished = tokio::time::timeout(delay, request).await.is_ok();
-        finished_before_kill += u32::from(finished);
+        let finished = tokio::time::timeout(delay, request).await;
+        if let Ok(response) = finished {
+            finished_before_kill += 1;
+            let response = response.unwrap();
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            assert_eq!(
+                status,
+                200,
+                "run {run}: {path} answered {body}\n{}",
+                server.logs()
+            );
+        }
         let store = server.kill();
         let engine_restart = run % (KILLS / ENGINE_RESTARTS) == KILLS / ENGINE_RESTARTS - 1;
         if engine_restart {
