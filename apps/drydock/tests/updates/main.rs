@@ -4,7 +4,12 @@
 //!
 //! A binary of its own because the crash test restarts the shared engine.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    missing_docs
+)]
 
 #[path = "../e2e/server.rs"]
 #[allow(unreachable_pub, dead_code)]
