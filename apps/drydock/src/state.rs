@@ -5,28 +5,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
-use drydock_actions::Updater;
+use chrono::Utc;
+use drydock_actions::{AuditDraft, Updater};
 use drydock_core::model::Container;
-use drydock_core::operation::{AuditEntry, AuditStatus};
+use drydock_core::operation::AuditStatus;
 use drydock_core::ports::{Clock, ContainerRuntime, Store};
 use drydock_docker::DockerRuntime;
 use drydock_registry::{ClientOptions, RegistryClient};
+use drydock_testkit::SystemClock;
 use drydock_watch::{WatchEvent, Watcher};
 use tokio::sync::broadcast;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
-
-/// The system clock, for the domain's `Clock` port.
-#[derive(Debug)]
-pub(crate) struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
 
 /// Durations of recent watch cycles per watcher, for `/metrics`.
 #[derive(Debug, Default)]
@@ -168,24 +159,16 @@ impl AppState {
         status: AuditStatus,
         details: Option<String>,
     ) {
-        static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let now = Utc::now();
-        let n = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let entry = AuditEntry {
-            id: format!("{:013}-a{:06}", now.timestamp_millis(), n % 1_000_000),
-            timestamp: now,
-            action: action.to_owned(),
-            actor: "api".to_owned(),
-            container_name: container.to_owned(),
-            from_version: None,
-            to_version: None,
-            trigger_name: None,
+        let draft = AuditDraft {
+            action,
+            actor: "api",
+            container,
+            from: None,
+            to: None,
             status,
             details,
         };
-        if let Err(e) = self.store.append_audit(&entry).await {
-            tracing::error!(error = %e, action, "cannot write the audit log");
-        }
+        drydock_actions::record_audit(self.store.as_ref(), Utc::now(), None, draft).await;
     }
 
     /// Runs one watch cycle on every watcher; returns every stored container and the failures of

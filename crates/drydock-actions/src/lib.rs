@@ -38,4 +38,6 @@ mod updater;
 
 pub use hooks::{Hook, HookPoint};
 pub use settings::{ActionSettings, AutoMode, SettingsError};
-pub use updater::{AuditDraft, Outcome, Preview, RegistryAuth, UpdateError, Updater};
+pub use updater::{
+    AuditDraft, Outcome, Preview, RegistryAuth, UpdateError, Updater, backups_of, record_audit,
+};

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use drydock_core::image_ref::ImageReference;
 use drydock_core::model::{Container, ContainerStatus, KindOfUpdate};
 use drydock_core::operation::{
@@ -130,7 +131,6 @@ pub struct Updater {
     settings: ActionSettings,
     auth: Option<RegistryAuth>,
     busy: Mutex<HashSet<String>>,
-    sequence: AtomicU64,
     poll: Duration,
 }
 
@@ -185,7 +185,6 @@ impl Updater {
             settings,
             auth: None,
             busy: Mutex::default(),
-            sequence: AtomicU64::new(0),
             poll: Duration::from_millis(250),
         }
     }
@@ -209,14 +208,8 @@ impl Updater {
         &self.settings
     }
 
-    /// A unique, chronological id.
     fn next_id(&self) -> String {
-        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
-        format!(
-            "{:013}-{:06}",
-            self.clock.now().timestamp_millis(),
-            n % 1_000_000
-        )
+        chronological_id(self.clock.now())
     }
 
     fn claim(&self, name: &str) -> Result<BusyGuard<'_>, UpdateError> {
@@ -392,34 +385,18 @@ impl Updater {
     ///
     /// When the store cannot be read.
     pub async fn backups(&self, name: &str) -> Result<Vec<Backup>, UpdateError> {
-        let mut backups: Vec<Backup> = self
-            .store
-            .backups()
-            .await?
-            .into_iter()
-            .filter(|b| b.container_name == name)
-            .collect();
-        backups.reverse();
-        Ok(backups)
+        Ok(backups_of(self.store.as_ref(), name).await?)
     }
 
-    /// Appends an audit entry; a failure to write it is logged, never fatal.
+    /// Appends an audit entry naming this trigger; a failure to write it is logged, never fatal.
     pub async fn audit(&self, entry: AuditDraft<'_>) {
-        let record = AuditEntry {
-            id: self.next_id(),
-            timestamp: self.clock.now(),
-            action: entry.action.to_owned(),
-            actor: entry.actor.to_owned(),
-            container_name: entry.container.to_owned(),
-            from_version: entry.from.map(str::to_owned),
-            to_version: entry.to.map(str::to_owned),
-            trigger_name: Some(self.settings.id.clone()),
-            status: entry.status,
-            details: entry.details,
-        };
-        if let Err(e) = self.store.append_audit(&record).await {
-            tracing::error!(error = %e, action = entry.action, "cannot write the audit log");
-        }
+        record_audit(
+            self.store.as_ref(),
+            self.clock.now(),
+            Some(&self.settings.id),
+            entry,
+        )
+        .await;
     }
 
     async fn journal(&self, op: &mut Operation, phase: Phase) -> Result<(), StoreError> {
@@ -516,8 +493,7 @@ impl Updater {
         match self.swap(&spec, target, &mut op).await {
             Ok(new_id) => {
                 self.journal(&mut op, Phase::Succeeded).await?;
-                self.after_success(&spec, target, &env, backup.as_ref(), actor, action)
-                    .await;
+                self.after_success(&spec, target, &env, actor, action).await;
                 Ok(Outcome {
                     container_id: new_id,
                     operation: op,
@@ -940,7 +916,6 @@ impl Updater {
         spec: &ContainerSpec,
         target: &str,
         env: &BTreeMap<String, String>,
-        backup: Option<&Backup>,
         actor: &str,
         action: &str,
     ) {
@@ -980,7 +955,7 @@ impl Updater {
             })
             .await;
         }
-        self.prune_backups(&spec.name, backup).await;
+        self.prune_backups(&spec.name).await;
         if self.settings.prune && action == "update" && spec.image != target {
             // The engine refuses to remove an image a container still uses; that is fine.
             if let Err(e) = self.runtime.remove_image(&spec.image).await {
@@ -990,7 +965,7 @@ impl Updater {
     }
 
     /// Keeps the newest `BACKUPCOUNT` backups of a container and untags the others.
-    async fn prune_backups(&self, name: &str, _latest: Option<&Backup>) {
+    async fn prune_backups(&self, name: &str) {
         let Ok(backups) = self.backups(name).await else {
             return;
         };
@@ -1004,6 +979,54 @@ impl Updater {
                 tracing::warn!(backup = %old.id, error = %e, "cannot forget an old backup");
             }
         }
+    }
+}
+
+/// A unique id that sorts in time order: epoch milliseconds and a per-process sequence.
+fn chronological_id(now: DateTime<Utc>) -> String {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    format!("{:013}-{:06}", now.timestamp_millis(), n % 1_000_000)
+}
+
+/// The backups of the container named `name`, newest first.
+///
+/// # Errors
+///
+/// When the store cannot be read.
+pub async fn backups_of(store: &dyn Store, name: &str) -> Result<Vec<Backup>, StoreError> {
+    let mut backups: Vec<Backup> = store
+        .backups()
+        .await?
+        .into_iter()
+        .filter(|b| b.container_name == name)
+        .collect();
+    backups.reverse();
+    Ok(backups)
+}
+
+/// Appends an audit entry taken at `at` by `trigger` (if any); a failure to write it is logged,
+/// never fatal: the action itself already happened.
+pub async fn record_audit(
+    store: &dyn Store,
+    at: DateTime<Utc>,
+    trigger: Option<&str>,
+    entry: AuditDraft<'_>,
+) {
+    let record = AuditEntry {
+        id: chronological_id(at),
+        timestamp: at,
+        action: entry.action.to_owned(),
+        actor: entry.actor.to_owned(),
+        container_name: entry.container.to_owned(),
+        from_version: entry.from.map(str::to_owned),
+        to_version: entry.to.map(str::to_owned),
+        trigger_name: trigger.map(str::to_owned),
+        status: entry.status,
+        details: entry.details,
+    };
+    if let Err(e) = store.append_audit(&record).await {
+        tracing::error!(error = %e, action = entry.action, "cannot write the audit log");
     }
 }
 

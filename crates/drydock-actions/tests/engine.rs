@@ -9,45 +9,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use drydock_actions::{ActionSettings, UpdateError, Updater};
 use drydock_core::model::{Container, KindOfUpdate, UpdateKind, UpdateResult};
-use drydock_core::ports::Clock;
 use drydock_docker::{ConnectionConfig, DockerRuntime};
-use drydock_testkit::InMemoryStore;
-use drydock_testkit::engine::{TestImage, docker, free_port, must, unique};
+use drydock_testkit::engine::{Leftovers, TestImage, docker, free_port, must, unique};
+use drydock_testkit::{InMemoryStore, SystemClock};
 use serde_json::Value;
-
-#[derive(Debug)]
-struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> chrono::DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// Removes every container, network and volume labelled `dd.test=<name>` on drop, whatever ids
-/// the updates gave them.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let filter = format!("label=dd.test={}", self.0);
-        if let Ok(ids) = docker(&["ps", "-aq", "--filter", &filter]) {
-            for id in ids.split_whitespace() {
-                let _ = docker(&["rm", "-f", id]);
-            }
-        }
-        for kind in ["network", "volume"] {
-            if let Ok(names) = docker(&[kind, "ls", "-q", "--filter", &filter]) {
-                for n in names.split_whitespace() {
-                    let _ = docker(&[kind, "rm", n]);
-                }
-            }
-        }
-    }
-}
 
 /// Health check: healthy unless the image is a `3.0.0` (each test image's `/content` names its
 /// reference), so the 3.0.0 candidate fails its health gate.
@@ -56,22 +23,15 @@ const HEALTH: &str = "case \"$(cat /content)\" in *:3.0.0*) exit 1;; esac";
 struct Setup {
     name: String,
     images: Vec<TestImage>,
-    _cleanup: Cleanup,
+    _cleanup: Leftovers,
     updater: Updater,
 }
 
 impl Setup {
     async fn new(prefix: &str) -> Self {
         let name = unique(prefix);
-        let cleanup = Cleanup(name.clone());
-        let images: Vec<TestImage> = ["1.0.0", "2.0.0", "3.0.0"]
-            .iter()
-            .map(|tag| {
-                let image = TestImage::build(&name, tag);
-                image.push();
-                image
-            })
-            .collect();
+        let cleanup = Leftovers(name.clone());
+        let images = TestImage::pushed(&name, &["1.0.0", "2.0.0", "3.0.0"]);
         let runtime = DockerRuntime::open(&ConnectionConfig::default())
             .await
             .unwrap();

@@ -101,6 +101,21 @@ impl TestImage {
         }
     }
 
+    /// Builds and pushes one image per tag of `repo` (distinct content each), in order.
+    ///
+    /// # Panics
+    ///
+    /// When a build or push fails.
+    pub fn pushed(repo: &str, tags: &[&str]) -> Vec<Self> {
+        tags.iter()
+            .map(|tag| {
+                let image = Self::build(repo, tag);
+                image.push();
+                image
+            })
+            .collect()
+    }
+
     /// Pushes the image to the test registry; returns the registry digest.
     ///
     /// # Panics
@@ -194,6 +209,75 @@ impl Drop for TestContainer {
     fn drop(&mut self) {
         let _ = docker(&["rm", "-f", &self.id]);
     }
+}
+
+/// Removes every container, network and volume labelled `dd.test=<label>` on drop, whatever
+/// names and ids they have by then (an update recreates containers under new ids).
+#[derive(Debug)]
+pub struct Leftovers(pub String);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        let filter = format!("label=dd.test={}", self.0);
+        if let Ok(ids) = docker(&["ps", "-aq", "--filter", &filter]) {
+            for id in ids.split_whitespace() {
+                let _ = docker(&["rm", "-f", id]);
+            }
+        }
+        for kind in ["network", "volume"] {
+            if let Ok(names) = docker(&[kind, "ls", "-q", "--filter", &filter]) {
+                for name in names.split_whitespace() {
+                    let _ = docker(&[kind, "rm", name]);
+                }
+            }
+        }
+    }
+}
+
+/// Stops the shared dockerd and starts it again ([`stop_engine`], then [`start_engine`]).
+///
+/// # Panics
+///
+/// When the engine does not come back.
+pub fn restart_engine() {
+    stop_engine();
+    start_engine();
+}
+
+/// Stops the shared dockerd (SIGTERM) and waits for the process to end. Only for a test that runs
+/// alone: every other test loses the engine meanwhile.
+pub fn stop_engine() {
+    let _ = Command::new("pkill")
+        .args(["-TERM", "-x", "dockerd"])
+        .status();
+    // `docker info` fails while dockerd is still shutting down: wait for the process itself.
+    let gone = std::time::Instant::now();
+    while Command::new("pgrep")
+        .args(["-x", "dockerd"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+        && gone.elapsed() < std::time::Duration::from_secs(60)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Starts the engine (and anything else missing) the way `scripts/test-env.sh` does.
+///
+/// # Panics
+///
+/// When the engine does not come up.
+pub fn start_engine() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/test-env.sh");
+    let status = Command::new("bash")
+        .arg(script)
+        .stdout(std::process::Stdio::null())
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "the engine did not come back"
+    );
 }
 
 /// A loopback TCP port nothing listens on right now.

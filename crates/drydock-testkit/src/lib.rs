@@ -38,7 +38,7 @@ mod registry;
 mod runtime;
 mod store;
 
-pub use clock::ManualClock;
+pub use clock::{ManualClock, SystemClock};
 pub use notifier::{FakeScanner, RecordingAction, RecordingNotifier};
 pub use registry::{InMemoryRegistry, RequestCounts};
 pub use runtime::FakeRuntime;

@@ -6,25 +6,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drydock_core::model::{Container, ContainerStatus, KindOfUpdate};
-use drydock_core::ports::{Clock, ContainerRuntime, Store};
+use drydock_core::ports::{ContainerRuntime, Store};
 use drydock_core::version::SemverDiff;
 use drydock_docker::{ConnectionConfig, DockerRuntime};
 use drydock_registry::{ClientOptions, RegistryClient};
-use drydock_testkit::InMemoryStore;
-use drydock_testkit::engine::{TestContainer, TestImage, docker, must, unique};
+use drydock_testkit::engine::{
+    TestContainer, TestImage, docker, must, start_engine, stop_engine, unique,
+};
+use drydock_testkit::{InMemoryStore, SystemClock};
 use drydock_watch::{Watcher, WatcherSettings};
 use tokio::sync::RwLock;
 
 /// Tests share one engine; the one that restarts it runs alone.
 static ENGINE: RwLock<()> = RwLock::const_new(());
-
-struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        chrono::Utc::now()
-    }
-}
 
 async fn new_watcher(settings: WatcherSettings) -> (Arc<Watcher>, Arc<InMemoryStore>) {
     let runtime = DockerRuntime::open(&ConnectionConfig::default())
@@ -326,27 +320,9 @@ async fn an_engine_restart_is_survived() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Stop the engine, then bring it back the way the test environment starts it.
-    let _ = std::process::Command::new("pkill")
-        .args(["-TERM", "-x", "dockerd"])
-        .status();
-    // Wait for the process itself to end: `docker info` fails while it is still shutting down.
-    let gone = Instant::now();
-    let running = || {
-        std::process::Command::new("pgrep")
-            .args(["-x", "dockerd"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    while running() && gone.elapsed() < Duration::from_secs(60) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    stop_engine();
     assert!(watcher.watch_all().await.is_err(), "no engine, no cycle");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/test-env.sh");
-    let status = std::process::Command::new("bash")
-        .arg(script)
-        .status()
-        .unwrap();
-    assert!(status.success(), "the engine came back");
+    start_engine();
 
     let container = TestContainer::run(&format!("{repo}-after"), &image.reference, &[], SLEEP);
     let id = container.id.clone();

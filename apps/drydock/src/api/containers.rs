@@ -230,15 +230,9 @@ async fn preview(state: State, id: web::Path<String>) -> ApiResult<HttpResponse>
 
 async fn backups(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let container = find(&state, &id).await?;
-    let mut backups: Vec<_> = state
-        .store
-        .backups()
+    let backups = drydock_actions::backups_of(state.store.as_ref(), &container.name)
         .await
-        .map_err(ApiError::internal)?
-        .into_iter()
-        .filter(|b| b.container_name == container.name)
-        .collect();
-    backups.reverse();
+        .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(backups))
 }
 

@@ -6,7 +6,7 @@ use drydock_testkit::engine::{TestContainer, TestImage, must, unique};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::server::{Server, client};
+use crate::server::{Server, client, promtool};
 
 const SLEEP: &str = "sleep 3600";
 const ANONYMOUS: (&str, &str) = ("DD_ANONYMOUS_AUTH_CONFIRM", "true");
@@ -605,21 +605,10 @@ async fn metrics_and_openapi_pass_independent_validators() {
     );
     assert!(metrics.contains("dd_updates_available{kind=\"major\"}"));
     assert!(metrics.contains("dd_registry_requests_total"));
-    let dir = std::env::temp_dir().join(unique("metrics"));
+    let (passed, findings) = promtool(&metrics);
+    assert!(passed, "promtool: {findings}");
+    let dir = std::env::temp_dir().join(unique("openapi"));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("metrics.txt");
-    std::fs::write(&file, &metrics).unwrap();
-    let check = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("promtool check metrics < {}", file.display()))
-        .output()
-        .expect("promtool (Debian's prometheus, installed by scripts/test-env.sh)");
-    assert!(
-        check.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
 
     let document = http
         .get(server.url("/api/openapi.json"))

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::server::{Server, client};
+use crate::server::{Server, client, promtool};
 
 /// One request the receiver recorded.
 #[derive(Clone, Debug)]
@@ -110,13 +110,7 @@ async fn settle() {
 #[tokio::test]
 async fn updates_found_by_a_watch_reach_the_channels_once() {
     let prefix = unique("notify");
-    let images: Vec<TestImage> = ["1.0.0", "2.0.0"]
-        .iter()
-        .map(|t| TestImage::build(&prefix, t))
-        .collect();
-    for image in &images {
-        image.push();
-    }
+    let images = TestImage::pushed(&prefix, &["1.0.0", "2.0.0"]);
     let label = ("dd.watch", "true");
     let a = TestContainer::run(
         &format!("{prefix}-a"),
@@ -427,13 +421,7 @@ async fn wait_for(seconds: u64, done: impl Fn() -> bool) {
 #[tokio::test]
 async fn every_channel_receives_the_update_a_real_watch_found() {
     let prefix = unique("channels");
-    let images: Vec<TestImage> = ["1.0.0", "2.0.0"]
-        .iter()
-        .map(|t| TestImage::build(&prefix, t))
-        .collect();
-    for image in &images {
-        image.push();
-    }
+    let images = TestImage::pushed(&prefix, &["1.0.0", "2.0.0"]);
     let label = ("dd.watch", "true");
     let a_name = format!("{prefix}-a");
     let b_name = format!("{prefix}-b");
@@ -872,20 +860,7 @@ async fn wud_compat_serves_whats_up_dockers_metric_and_mqtt_names() {
 
     // promtool parses it; its only complaints are about WUD's own names, kept on purpose
     // (dashboards and alert rules query them as they are).
-    let dir = std::env::temp_dir().join(unique("wud-metrics"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("metrics.txt");
-    std::fs::write(&file, &metrics).unwrap();
-    let check = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("promtool check metrics < {}", file.display()))
-        .output()
-        .expect("promtool (Debian's prometheus, installed by scripts/test-env.sh)");
-    let findings = format!(
-        "{}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    let (_, findings) = promtool(&metrics);
     let accepted = [
         "wud_trigger_count counter metrics should have \"_total\" suffix",
         "wud_trigger_count non-histogram and non-summary metrics should not have \"_count\" suffix",
@@ -896,7 +871,6 @@ async fn wud_compat_serves_whats_up_dockers_metric_and_mqtt_names() {
         .filter(|l| !l.trim().is_empty() && !accepted.contains(&l.trim()))
         .collect();
     assert!(unexpected.is_empty(), "promtool: {findings}");
-    let _ = std::fs::remove_dir_all(&dir);
 
     // MQTT: WUD's base topic and Home Assistant device.
     let wanted = format!("wud/container/local/{name} ");

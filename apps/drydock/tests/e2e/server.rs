@@ -117,3 +117,24 @@ pub fn client() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// Runs `promtool check metrics` (Debian's prometheus, installed by `scripts/test-env.sh`) on a
+/// `/metrics` text: whether it passed, and its findings.
+pub fn promtool(metrics: &str) -> (bool, String) {
+    let file = std::env::temp_dir().join(format!("{}.txt", unique("metrics")));
+    std::fs::write(&file, metrics).unwrap();
+    let check = Command::new("sh")
+        .arg("-c")
+        .arg(format!("promtool check metrics < {}", file.display()))
+        .output()
+        .expect("promtool (Debian's prometheus, installed by scripts/test-env.sh)");
+    let _ = std::fs::remove_file(&file);
+    (
+        check.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        ),
+    )
+}

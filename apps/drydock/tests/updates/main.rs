@@ -17,7 +17,7 @@ mod server;
 
 use std::time::{Duration, Instant};
 
-use drydock_testkit::engine::{TestImage, docker, must, unique};
+use drydock_testkit::engine::{Leftovers, TestImage, docker, must, restart_engine, unique};
 use serde_json::{Value, json};
 
 use server::{Server, client};
@@ -25,27 +25,11 @@ use server::{Server, client};
 /// Keeps one test at a time: the crash test restarts the engine the others use.
 static ENGINE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Removes every container labelled `dd.test=<prefix>` on drop, whatever ids updates gave them.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let filter = format!("label=dd.test={}", self.0);
-        if let Ok(ids) = docker(&["ps", "-aq", "--filter", &filter]) {
-            for id in ids.split_whitespace() {
-                let _ = docker(&["rm", "-f", id]);
-            }
-        }
-    }
-}
-
 /// `1.0.0` and `2.0.0` of a fresh repository, pushed.
 fn images(prefix: &str) -> (TestImage, TestImage) {
-    let old = TestImage::build(prefix, "1.0.0");
-    old.push();
-    let new = TestImage::build(prefix, "2.0.0");
-    new.push();
-    (old, new)
+    let mut images = TestImage::pushed(prefix, &["1.0.0", "2.0.0"]);
+    let new = images.remove(1);
+    (images.remove(0), new)
 }
 
 /// Runs `name` from `image`, labelled for cleanup, restarting unless stopped, and quick to stop.
@@ -137,7 +121,7 @@ fn env(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static st
 async fn update_preview_backups_rollback_and_audit_through_the_api() {
     let _engine = ENGINE.lock().await;
     let prefix = unique("api-update");
-    let _cleanup = Cleanup(prefix.clone());
+    let _cleanup = Leftovers(prefix.clone());
     let (old, new) = images(&prefix);
     let name = format!("{prefix}-app");
     run(&prefix, &name, &old.reference);
@@ -262,7 +246,7 @@ async fn update_preview_backups_rollback_and_audit_through_the_api() {
 async fn detected_updates_are_applied_automatically_when_allowed() {
     let _engine = ENGINE.lock().await;
     let prefix = unique("auto-update");
-    let _cleanup = Cleanup(prefix.clone());
+    let _cleanup = Leftovers(prefix.clone());
     let (_old, new) = images(&prefix);
     let name = format!("{prefix}-app");
     run(&prefix, &name, &_old.reference);
@@ -292,35 +276,11 @@ async fn detected_updates_are_applied_automatically_when_allowed() {
 const KILLS: u32 = 50;
 const ENGINE_RESTARTS: u32 = 5;
 
-/// Stops dockerd and starts it again the way the test environment does.
-fn restart_engine() {
-    let _ = std::process::Command::new("pkill")
-        .args(["-TERM", "-x", "dockerd"])
-        .status();
-    let gone = Instant::now();
-    while std::process::Command::new("pgrep")
-        .args(["-x", "dockerd"])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-        && gone.elapsed() < Duration::from_secs(60)
-    {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/test-env.sh");
-    let status = std::process::Command::new("bash")
-        .arg(script)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "the engine came back");
-}
-
 #[tokio::test]
 async fn sigkill_during_updates_never_loses_a_container() {
     let _engine = ENGINE.lock().await;
     let prefix = unique("kill-update");
-    let _cleanup = Cleanup(prefix.clone());
+    let _cleanup = Leftovers(prefix.clone());
     let (old, new) = images(&prefix);
     let name = format!("{prefix}-app");
     run(&prefix, &name, &old.reference);
