@@ -39,5 +39,6 @@ mod updater;
 pub use hooks::{Hook, HookPoint};
 pub use settings::{ActionSettings, AutoMode, SettingsError};
 pub use updater::{
-    AuditDraft, Outcome, Preview, RegistryAuth, UpdateError, Updater, backups_of, record_audit,
+    AuditDraft, KEEP_AUDIT, KEEP_OPERATIONS, Outcome, Preview, RegistryAuth, UpdateError, Updater,
+    backups_of, record_audit,
 };

@@ -22,6 +22,12 @@ use drydock_core::ports::{
 use crate::hooks::{Hook, HookPoint};
 use crate::settings::ActionSettings;
 
+/// Finished operations kept in the journal (the newest).
+pub const KEEP_OPERATIONS: usize = 500;
+
+/// Audit entries kept (the newest).
+pub const KEEP_AUDIT: usize = 10_000;
+
 /// Encodes the engine credential (`X-Registry-Auth`) for pulling an image, if it needs one.
 pub type RegistryAuth = Arc<dyn Fn(&ImageReference) -> Option<String> + Send + Sync>;
 
@@ -291,8 +297,11 @@ impl Updater {
                 .semver_diff
                 .map_or_else(|| "tag".to_owned(), |d| d.as_str().to_owned()),
         };
-        self.replace(spec, &target, OperationKind::Update, actor, &kind)
-            .await
+        let outcome = self
+            .replace(spec, &target, OperationKind::Update, actor, &kind)
+            .await;
+        self.prune_history().await;
+        outcome
     }
 
     /// Moves the container back to a backed-up image: `backup_id`, or the newest backup.
@@ -326,9 +335,11 @@ impl Updater {
         {
             tracing::warn!(backup = %kept, error = %e, "cannot re-tag the backup; pulling instead");
         }
-        let mut outcome = self
+        let outcome = self
             .replace(spec, &target, OperationKind::Rollback, actor, "rollback")
-            .await?;
+            .await;
+        self.prune_history().await;
+        let mut outcome = outcome?;
         outcome.backup = Some(backup);
         Ok(outcome)
     }
@@ -836,9 +847,41 @@ impl Updater {
                 }
             }
         }
+        self.prune_history().await;
         match first_error {
             Some(e) => Err(e),
             None => Ok(finished),
+        }
+    }
+
+    /// Forgets the oldest finished operations and audit entries beyond [`KEEP_OPERATIONS`] and
+    /// [`KEEP_AUDIT`], so the journal every update reads stays small however long drydock runs.
+    /// Unfinished operations are never removed. A store failure is logged: history is not worth
+    /// failing an update for.
+    async fn prune_history(&self) {
+        let result: Result<(), StoreError> = async {
+            let finished: Vec<Operation> = self
+                .store
+                .operations()
+                .await?
+                .into_iter()
+                .filter(|op| op.phase.is_terminal())
+                .collect();
+            for op in finished
+                .iter()
+                .take(finished.len().saturating_sub(KEEP_OPERATIONS))
+            {
+                self.store.remove_operation(&op.id).await?;
+            }
+            let audit = self.store.audit().await?;
+            for entry in audit.iter().take(audit.len().saturating_sub(KEEP_AUDIT)) {
+                self.store.remove_audit(&entry.id).await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot prune the update history");
         }
     }
 

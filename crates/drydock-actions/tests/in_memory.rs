@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use drydock_actions::{ActionSettings, UpdateError, Updater};
+use drydock_actions::{ActionSettings, KEEP_AUDIT, KEEP_OPERATIONS, UpdateError, Updater};
 use drydock_core::image_ref::ImageReference;
 use drydock_core::model::{Container, ContainerStatus, KindOfUpdate, UpdateKind, UpdateResult};
 use drydock_core::operation::{
@@ -1488,4 +1488,61 @@ async fn backups_taken_in_the_same_millisecond_stay_apart() {
     assert_eq!(web.image, OLD);
     assert_eq!(web.image_id, OLD_IMAGE_ID, "web runs its own old image");
     assert_eq!(h.fake.inspect_image(OLD).await.unwrap().id, OLD_IMAGE_ID);
+}
+
+#[tokio::test]
+async fn history_is_bounded_and_open_operations_are_kept() {
+    let h = Harness::new(true);
+    // A long-running installation: more finished operations and audit entries than are kept,
+    // and one operation on another container still waiting for recovery.
+    for n in 0..(KEEP_OPERATIONS + 20) {
+        let mut op = Operation::new(&format!("0-{n:06}"), "other", "x", "a:1", "a:2", "p", true);
+        op.phase = Phase::Succeeded;
+        h.store.save_operation(&op).await.unwrap();
+    }
+    let mut open = Operation::new("0-open", "stuck", "y", "a:1", "a:2", "stuck-old-1", true);
+    open.phase = Phase::Created;
+    h.store.save_operation(&open).await.unwrap();
+    for n in 0..(KEEP_AUDIT + 5) {
+        let entry = AuditEntry {
+            id: format!("0-{n:06}"),
+            timestamp: start_time(),
+            action: "container-start".into(),
+            actor: "api".into(),
+            container_name: "other".into(),
+            from_version: None,
+            to_version: None,
+            trigger_name: None,
+            status: AuditStatus::Success,
+            details: None,
+        };
+        h.store.append_audit(&entry).await.unwrap();
+    }
+
+    h.updater
+        .update(&h.wanting("1.1.0"), "alice")
+        .await
+        .unwrap();
+
+    let ops = h.operations().await;
+    let finished = ops.iter().filter(|op| op.phase.is_terminal()).count();
+    assert_eq!(
+        finished, KEEP_OPERATIONS,
+        "the oldest finished operations are forgotten"
+    );
+    assert!(
+        ops.iter().any(|op| op.id == "0-open"),
+        "an open operation is never forgotten"
+    );
+    assert!(
+        ops.iter().any(|op| op.container_name == NAME),
+        "the newest operation is kept"
+    );
+    let audit = h.store.audit().await.unwrap();
+    assert_eq!(audit.len(), KEEP_AUDIT);
+    assert_eq!(
+        audit.last().unwrap().action,
+        "update-applied",
+        "the newest entries are kept"
+    );
 }

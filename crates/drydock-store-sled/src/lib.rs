@@ -187,6 +187,13 @@ async fn put<T: Serialize>(
     store.flush().await
 }
 
+/// Removes a record and makes the removal durable; returns whether it was stored.
+async fn remove(store: &SledStore, tree: &sled::Tree, key: &str) -> Result<bool, StoreError> {
+    let removed = tree.remove(key.as_bytes()).map_err(unavailable)?;
+    store.flush().await?;
+    Ok(removed.is_some())
+}
+
 /// Every readable record of a tree in key order; an unreadable one is logged and skipped (never
 /// deleted), so one damaged record does not hide the others.
 fn all<T: DeserializeOwned>(tree: &sled::Tree, what: &str) -> Result<Vec<T>, StoreError> {
@@ -241,9 +248,7 @@ impl Store for SledStore {
     }
 
     async fn remove_container(&self, id: &str) -> Result<bool, StoreError> {
-        let removed = self.containers.remove(id.as_bytes()).map_err(unavailable)?;
-        self.flush().await?;
-        Ok(removed.is_some())
+        remove(self, &self.containers, id).await
     }
 
     async fn policy(&self, identity: &str) -> Result<UpdatePolicy, StoreError> {
@@ -308,9 +313,15 @@ impl Store for SledStore {
     }
 
     async fn remove_backup(&self, id: &str) -> Result<bool, StoreError> {
-        let removed = self.backups.remove(id.as_bytes()).map_err(unavailable)?;
-        self.flush().await?;
-        Ok(removed.is_some())
+        remove(self, &self.backups, id).await
+    }
+
+    async fn remove_operation(&self, id: &str) -> Result<bool, StoreError> {
+        remove(self, &self.operations, id).await
+    }
+
+    async fn remove_audit(&self, id: &str) -> Result<bool, StoreError> {
+        remove(self, &self.audit, id).await
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {

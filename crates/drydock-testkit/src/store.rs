@@ -125,6 +125,18 @@ impl Store for InMemoryStore {
         Ok(state.operations.values().cloned().collect())
     }
 
+    async fn remove_operation(&self, id: &str) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        Self::check(&state)?;
+        Ok(state.operations.remove(id).is_some())
+    }
+
+    async fn remove_audit(&self, id: &str) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        Self::check(&state)?;
+        Ok(state.audit.remove(id).is_some())
+    }
+
     async fn save_backup(&self, backup: &Backup) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
         Self::check(&state)?;

@@ -51,6 +51,9 @@ pub trait Store: Send + Sync {
     /// Every journaled operation, oldest first.
     async fn operations(&self) -> Result<Vec<Operation>, StoreError>;
 
+    /// Removes a journal record; returns whether it was stored.
+    async fn remove_operation(&self, id: &str) -> Result<bool, StoreError>;
+
     /// Inserts or replaces an image backup (keyed by its id).
     async fn save_backup(&self, backup: &Backup) -> Result<(), StoreError>;
 
@@ -65,6 +68,9 @@ pub trait Store: Send + Sync {
 
     /// The audit log, oldest first.
     async fn audit(&self) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Removes an audit entry; returns whether it was stored.
+    async fn remove_audit(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Records that `candidate` was seen at `at`, keeping the earliest time, and returns it.
     async fn record_first_seen(

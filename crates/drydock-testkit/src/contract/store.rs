@@ -190,6 +190,22 @@ async fn journal_contract(store: &dyn Store) {
     assert_eq!(ops.len(), 2, "saving again replaces the record");
     assert_eq!(ops[0].id, "op-1", "oldest first");
     assert_eq!(ops[1], op, "the journal keeps every field");
+    assert!(
+        store
+            .remove_operation("op-1")
+            .await
+            .must("remove_operation")
+    );
+    assert!(
+        !store
+            .remove_operation("op-1")
+            .await
+            .must("remove_operation")
+    );
+    assert_eq!(
+        store.operations().await.must("operations"),
+        vec![op.clone()]
+    );
 
     let backup = Backup {
         id: "b-1".into(),
@@ -227,5 +243,7 @@ async fn journal_contract(store: &dyn Store) {
     store.append_audit(&second).await.must("append_audit");
     store.append_audit(&entry).await.must("append_audit");
     let log = store.audit().await.must("audit");
-    assert_eq!(log, vec![entry, second], "oldest first");
+    assert_eq!(log, vec![entry.clone(), second], "oldest first");
+    assert!(store.remove_audit("a-2").await.must("remove_audit"));
+    assert_eq!(store.audit().await.must("audit"), vec![entry]);
 }
