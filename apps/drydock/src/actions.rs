@@ -25,28 +25,33 @@ pub(crate) fn settings_from_env(
             format!("DD_HOOKS_ENABLED=`{v}` is invalid: expected true or false")
         })?,
     };
-    // name → key → value; DD_ACTION_ wins over the legacy DD_TRIGGER_.
-    let mut grouped: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for prefix in ["DD_TRIGGER_DOCKER_", "DD_ACTION_DOCKER_"] {
-        for (variable, value) in env.iter().filter(|(k, _)| k.starts_with(prefix)) {
-            let rest = &variable[prefix.len()..];
-            let Some((name, key)) = rest.split_once('_') else {
-                anyhow::bail!("{variable}: expected {prefix}{{NAME}}_{{KEY}}");
+    let mut out = Vec::new();
+    for (kind, compose) in [("DOCKER", false), ("DOCKERCOMPOSE", true)] {
+        // name → key → value; DD_ACTION_ wins over the legacy DD_TRIGGER_.
+        let mut grouped: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for prefix in [format!("DD_TRIGGER_{kind}_"), format!("DD_ACTION_{kind}_")] {
+            for (variable, value) in env.iter().filter(|(k, _)| k.starts_with(&prefix)) {
+                let rest = &variable[prefix.len()..];
+                let Some((name, key)) = rest.split_once('_') else {
+                    anyhow::bail!("{variable}: expected {prefix}{{NAME}}_{{KEY}}");
+                };
+                grouped
+                    .entry(name.to_ascii_lowercase())
+                    .or_default()
+                    .insert(key.to_ascii_uppercase(), value.clone());
+            }
+        }
+        for (name, keys) in &grouped {
+            let mut settings = if compose {
+                ActionSettings::compose_from_keys(name, keys)?
+            } else {
+                ActionSettings::from_keys(name, keys)?
             };
-            grouped
-                .entry(name.to_ascii_lowercase())
-                .or_default()
-                .insert(key.to_ascii_uppercase(), value.clone());
+            settings.hooks_enabled = hooks;
+            out.push(settings);
         }
     }
-    grouped
-        .iter()
-        .map(|(name, keys)| {
-            let mut settings = ActionSettings::from_keys(name, keys)?;
-            settings.hooks_enabled = hooks;
-            Ok(settings)
-        })
-        .collect()
+    Ok(out)
 }
 
 /// The engine credential (`X-Registry-Auth`) for pulling `image` with the configured registries.
@@ -69,6 +74,26 @@ pub(crate) fn registry_auth(providers: Vec<Provider>) -> RegistryAuth {
     })
 }
 
+/// The updaters that may update `container`, best first: those of its watcher, the Docker
+/// Compose ones first for a container of a compose project (they keep its file in step), and only
+/// Docker ones for any other container.
+pub(crate) fn candidates<'a>(
+    updaters: &'a [(String, Arc<Updater>)],
+    container: &Container,
+) -> Vec<&'a Arc<Updater>> {
+    let in_compose = drydock_core::compose::compose_service(&container.labels).is_some();
+    let of_watcher: Vec<&Arc<Updater>> = updaters
+        .iter()
+        .filter(|(watcher, _)| *watcher == container.watcher)
+        .map(|(_, u)| u)
+        .collect();
+    let compose = of_watcher
+        .iter()
+        .filter(|u| in_compose && u.settings().compose.is_some());
+    let docker = of_watcher.iter().filter(|u| u.settings().compose.is_none());
+    compose.chain(docker).copied().collect()
+}
+
 /// Applies detected updates automatically where a Docker action trigger's `AUTO` allows it.
 pub(crate) fn spawn_auto_updates(
     updaters: Vec<(String, Arc<Updater>)>,
@@ -88,10 +113,8 @@ pub(crate) fn spawn_auto_updates(
             if !container.update_available {
                 continue;
             }
-            let Some(updater) = updaters
-                .iter()
-                .filter(|(watcher, _)| *watcher == container.watcher)
-                .map(|(_, u)| u)
+            let Some(updater) = candidates(&updaters, &container)
+                .into_iter()
                 .find(|u| u.settings().applies_automatically(&container.labels))
             else {
                 continue;
@@ -175,5 +198,58 @@ mod tests {
             .to_string();
         assert!(e.contains("AUTO") && e.contains("sometimes"), "{e}");
         assert!(settings_from_env(&env(&[("DD_HOOKS_ENABLED", "maybe")])).is_err());
+    }
+
+    #[test]
+    fn compose_containers_go_to_the_compose_action_and_others_to_docker() {
+        let updater = |settings: ActionSettings| {
+            Arc::new(Updater::new(
+                Arc::new(drydock_testkit::FakeRuntime::new()),
+                Arc::new(drydock_testkit::InMemoryStore::new()),
+                Arc::new(drydock_testkit::SystemClock),
+                settings,
+            ))
+        };
+        let updaters = vec![
+            ("local".to_owned(), updater(ActionSettings::new("local"))),
+            (
+                "local".to_owned(),
+                updater(ActionSettings::compose("stack")),
+            ),
+            ("remote".to_owned(), updater(ActionSettings::new("remote"))),
+        ];
+        let ids = |container: &Container| -> Vec<String> {
+            candidates(&updaters, container)
+                .iter()
+                .map(|u| u.settings().id.clone())
+                .collect()
+        };
+        let plain = Container {
+            watcher: "local".into(),
+            ..Container::default()
+        };
+        assert_eq!(ids(&plain), vec!["docker.local"]);
+        let mut composed = plain.clone();
+        composed
+            .labels
+            .insert("com.docker.compose.service".into(), "web".into());
+        assert_eq!(ids(&composed), vec!["dockercompose.stack", "docker.local"]);
+        let elsewhere = Container {
+            watcher: "remote".into(),
+            ..composed
+        };
+        assert_eq!(ids(&elsewhere), vec!["docker.remote"]);
+    }
+
+    #[test]
+    fn compose_actions_are_read_next_to_docker_ones() {
+        let settings = settings_from_env(&env(&[
+            ("DD_ACTION_DOCKER_LOCAL_PRUNE", "true"),
+            ("DD_TRIGGER_DOCKERCOMPOSE_STACK_FILE", "/srv/compose.yaml"),
+        ]))
+        .unwrap();
+        let ids: Vec<&str> = settings.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, vec!["docker.local", "dockercompose.stack"]);
+        assert!(settings[0].compose.is_none() && settings[1].compose.is_some());
     }
 }

@@ -80,7 +80,7 @@ const SERVER_KEYS: &[(&str, &str)] = &[
 const LATER: &[(&str, &str)] = &[
     (
         "DD_ACTION_",
-        "action triggers other than docker (dockercompose, command)",
+        "action triggers other than docker and dockercompose",
     ),
     ("DD_SECURITY_", "security scanning"),
     (
@@ -132,6 +132,7 @@ impl Config {
                 || key.starts_with("DD_NOTIFICATION_")
                 || key.starts_with("DD_TRIGGER_")
                 || key.starts_with("DD_ACTION_DOCKER_")
+                || key.starts_with("DD_ACTION_DOCKERCOMPOSE_")
             {
                 continue;
             }

@@ -142,13 +142,12 @@ impl AppState {
             .find(|w| w.settings().name == container.watcher)
     }
 
-    /// The updater that applies updates to a container: the first Docker action trigger, on the
-    /// container's watcher.
+    /// The updater that applies updates to a container: on the container's watcher, the first
+    /// Docker Compose action for a compose container, else the first Docker action.
     pub(crate) fn updater_for(&self, container: &Container) -> Option<&Arc<Updater>> {
-        self.updaters
-            .iter()
-            .find(|(watcher, _)| *watcher == container.watcher)
-            .map(|(_, u)| u)
+        crate::actions::candidates(&self.updaters, container)
+            .into_iter()
+            .next()
     }
 
     /// Appends an audit entry for an action taken through the API; a store failure is logged.

@@ -108,8 +108,9 @@ pub(crate) fn from_env(
     }
     let mut triggers = Vec::new();
     for ((kind, name), keys) in grouped {
-        // `DD_TRIGGER_DOCKER_*` are the legacy spelling of the Docker action triggers.
-        if kind == "docker" {
+        // `DD_TRIGGER_DOCKER_*` and `_DOCKERCOMPOSE_*` are the legacy spelling of the action
+        // triggers.
+        if kind == "docker" || kind == "dockercompose" {
             continue;
         }
         let id = TriggerId {

@@ -32,10 +32,12 @@
 //! [`Action`]: drydock_core::ports::Action
 //! [`Backup`]: drydock_core::operation::Backup
 
+mod compose;
 mod hooks;
 mod settings;
 mod updater;
 
+pub use compose::{ComposeOptions, ComposePatch, ComposePatchError, patch_compose_file};
 pub use hooks::{Hook, HookPoint};
 pub use settings::{ActionSettings, AutoMode, SettingsError};
 pub use updater::{

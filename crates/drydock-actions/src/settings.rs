@@ -2,7 +2,10 @@
 //! `DD_TRIGGER_DOCKER_{NAME}_*`), read from the keys after the name.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::compose::ComposeOptions;
 
 /// When a detected update is applied without anyone asking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +41,8 @@ pub struct ActionSettings {
     pub stop_timeout: Duration,
     /// Whether `dd.hook.pre` / `dd.hook.post` labels run (`DD_HOOKS_ENABLED`, default false).
     pub hooks_enabled: bool,
+    /// For the Docker Compose action (`dockercompose.{name}`): the compose file to keep in step.
+    pub compose: Option<ComposeOptions>,
 }
 
 impl ActionSettings {
@@ -53,7 +58,58 @@ impl ActionSettings {
             grace: Duration::from_secs(2),
             stop_timeout: Duration::from_secs(10),
             hooks_enabled: false,
+            compose: None,
         }
+    }
+
+    /// Defaults for the Docker Compose action `dockercompose.{name}`: the Docker update, then the
+    /// compose file's `image:` line, with a backup of the file.
+    pub fn compose(name: &str) -> Self {
+        Self {
+            id: format!("dockercompose.{}", name.to_ascii_lowercase()),
+            compose: Some(ComposeOptions {
+                file: None,
+                backup: true,
+            }),
+            ..Self::new(name)
+        }
+    }
+
+    /// Reads the keys after `DD_ACTION_DOCKERCOMPOSE_{NAME}_`: the Docker keys plus `FILE` and
+    /// `BACKUP`.
+    ///
+    /// # Errors
+    ///
+    /// [`SettingsError`] naming the key and value for an unknown key or a bad value.
+    pub fn compose_from_keys(
+        name: &str,
+        keys: &BTreeMap<String, String>,
+    ) -> Result<Self, SettingsError> {
+        let mut options = ComposeOptions {
+            file: None,
+            backup: true,
+        };
+        let mut docker_keys = keys.clone();
+        let id = format!("dockercompose.{}", name.to_ascii_lowercase());
+        if let Some(file) = docker_keys.remove("FILE") {
+            options.file = Some(PathBuf::from(file.trim()));
+        }
+        if let Some(value) = docker_keys.remove("BACKUP") {
+            options.backup =
+                flag(&value.trim().to_ascii_lowercase()).ok_or_else(|| SettingsError {
+                    trigger: id.clone(),
+                    key: "BACKUP".into(),
+                    value: value.clone(),
+                    expected: "true or false".into(),
+                })?;
+        }
+        let mut settings = Self::from_keys(name, &docker_keys).map_err(|e| SettingsError {
+            trigger: id.clone(),
+            ..e
+        })?;
+        settings.id = id;
+        settings.compose = Some(options);
+        Ok(settings)
     }
 
     /// Reads the keys after `DD_ACTION_DOCKER_{NAME}_` (upper case: `AUTO`, `PRUNE`, ...).
@@ -128,7 +184,7 @@ impl ActionSettings {
     /// this trigger, case-insensitively.
     fn matches(&self, entry: &str) -> bool {
         let reference = entry.split(':').next().unwrap_or_default().trim();
-        let name = self.id.strip_prefix("docker.").unwrap_or(&self.id);
+        let name = self.id.split_once('.').map_or(self.id.as_str(), |(_, n)| n);
         reference.eq_ignore_ascii_case(&self.id) || reference.eq_ignore_ascii_case(name)
     }
 }
@@ -189,6 +245,39 @@ mod tests {
         assert!(s.prune);
         assert_eq!(s.backup_count, 5);
         assert_eq!(s.health_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn compose_keys() {
+        let s = ActionSettings::compose_from_keys(
+            "stack",
+            &keys(&[
+                ("FILE", "/srv/compose.yaml"),
+                ("BACKUP", "false"),
+                ("PRUNE", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.id, "dockercompose.stack");
+        assert!(s.prune);
+        assert_eq!(
+            s.compose,
+            Some(ComposeOptions {
+                file: Some(PathBuf::from("/srv/compose.yaml")),
+                backup: false
+            })
+        );
+        let e = ActionSettings::compose_from_keys("stack", &keys(&[("BACKUP", "x")])).unwrap_err();
+        assert_eq!(
+            (e.trigger.as_str(), e.key.as_str()),
+            ("dockercompose.stack", "BACKUP")
+        );
+        let e = ActionSettings::compose_from_keys("stack", &keys(&[("NOPE", "x")])).unwrap_err();
+        assert_eq!(e.trigger, "dockercompose.stack");
+        assert!(
+            ActionSettings::compose("stack")
+                .applies_automatically(&keys(&[("dd.action.include", "dockercompose.stack")]))
+        );
     }
 
     #[test]

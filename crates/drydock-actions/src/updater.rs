@@ -998,6 +998,38 @@ impl Updater {
             })
             .await;
         }
+        if let Some(options) = &self.settings.compose {
+            let stamp = self.clock.now().timestamp_millis().to_string();
+            // The container runs the new image either way; a file that cannot be patched is
+            // reported, not a reason to undo the update.
+            let (status, details) = match crate::compose::patch_compose_file(
+                &spec.labels,
+                options,
+                target,
+                &stamp,
+            )
+            .await
+            {
+                Ok(patch) => (
+                    AuditStatus::Success,
+                    format!("{} line {}", patch.file.display(), patch.line),
+                ),
+                Err(e) => {
+                    tracing::warn!(container = %spec.name, error = %e, "compose file not updated");
+                    (AuditStatus::Error, e.to_string())
+                }
+            };
+            self.audit(AuditDraft {
+                action: "compose-file-updated",
+                actor,
+                container: &spec.name,
+                from: Some(&spec.image),
+                to: Some(target),
+                status,
+                details: Some(details),
+            })
+            .await;
+        }
         self.prune_backups(&spec.name).await;
         if self.settings.prune && action == "update" && spec.image != target {
             // The engine refuses to remove an image a container still uses; that is fine.

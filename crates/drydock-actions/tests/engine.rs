@@ -29,13 +29,16 @@ struct Setup {
 
 impl Setup {
     async fn new(prefix: &str) -> Self {
+        Self::with_settings(prefix, ActionSettings::new("local")).await
+    }
+
+    async fn with_settings(prefix: &str, mut settings: ActionSettings) -> Self {
         let name = unique(prefix);
         let cleanup = Leftovers(name.clone());
         let images = TestImage::pushed(&name, &["1.0.0", "2.0.0", "3.0.0"]);
         let runtime = DockerRuntime::open(&ConnectionConfig::default())
             .await
             .unwrap();
-        let mut settings = ActionSettings::new("local");
         settings.grace = Duration::from_millis(500);
         settings.health_timeout = Duration::from_secs(30);
         settings.stop_timeout = Duration::from_secs(1);
@@ -454,4 +457,86 @@ async fn no_update_is_nothing_to_do() {
         .await
         .unwrap_err();
     assert!(matches!(error, UpdateError::NoBackup { .. }), "{error}");
+}
+
+/// A compose file as people write them: comments, a second service on the same image, a
+/// trailing comment on the image line.
+fn compose_text(image: &str) -> String {
+    format!(
+        "# production stack\nname: shop\n\nservices:\n  web:\n    image: \"{image}\"   # pinned by ops\n    restart: unless-stopped\n    environment:\n      MODE: production\n\n  worker:\n    image: \"{image}\"\n    command: [\"sleep\", \"3600\"]\n"
+    )
+}
+
+#[tokio::test]
+async fn a_compose_service_is_updated_and_only_its_image_line_changes() {
+    let setup = Setup::with_settings("act-compose", ActionSettings::compose("stack")).await;
+    let dir = std::env::temp_dir().join(&setup.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("compose.yaml");
+    let before = compose_text(&setup.image("1.0.0"));
+    std::fs::write(&file, &before).unwrap();
+    // Labelled the way `docker compose up` labels its containers (the CLI is not installed here).
+    must(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &setup.name,
+        "--label",
+        &format!("dd.test={}", setup.name),
+        "--label",
+        "com.docker.compose.project=shop",
+        "--label",
+        "com.docker.compose.service=web",
+        "--label",
+        &format!("com.docker.compose.project.working_dir={}", dir.display()),
+        "--label",
+        "com.docker.compose.project.config_files=compose.yaml",
+        "-e",
+        "MODE=production",
+        &setup.image("1.0.0"),
+        "/bin/sh",
+        "-c",
+        "sleep 3600",
+    ]);
+
+    setup
+        .updater
+        .update(&setup.with_update("2.0.0"), "test")
+        .await
+        .unwrap_or_else(|e| panic!("update failed: {e}"));
+
+    assert_eq!(
+        must(&[
+            "inspect",
+            "-f",
+            "{{.Config.Image}} {{.State.Status}}",
+            &setup.name
+        ]),
+        format!("{} running", setup.image("2.0.0"))
+    );
+    let after = std::fs::read_to_string(&file).unwrap();
+    let changed: Vec<(&str, &str)> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(
+        changed,
+        vec![(
+            format!("    image: \"{}\"   # pinned by ops", setup.image("1.0.0")).as_str(),
+            format!("    image: \"{}\"   # pinned by ops", setup.image("2.0.0")).as_str()
+        )],
+        "only web's image line changed"
+    );
+    assert_eq!(before.lines().count(), after.lines().count());
+    let backups: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains("drydock-backup"))
+        .collect();
+    assert_eq!(backups.len(), 1, "one backup of the file");
+    assert_eq!(std::fs::read_to_string(backups[0].path()).unwrap(), before);
+    let _ = std::fs::remove_dir_all(&dir);
 }
