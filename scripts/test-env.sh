@@ -31,6 +31,11 @@ install_missing() {
     command -v promtool >/dev/null || missing+=(prometheus)
     command -v mosquitto >/dev/null || missing+=(mosquitto)
     command -v mosquitto_sub >/dev/null || missing+=(mosquitto-clients)
+    command -v pgrep >/dev/null || missing+=(procps)
+    command -v python3 >/dev/null || missing+=(python3)
+    python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+    # Debian packages aiosmtpd; the OpenAPI validator comes from PyPI below.
+    python3 -c "import aiosmtpd" 2>/dev/null || missing+=(python3-aiosmtpd)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         if [ "$(id -u)" -ne 0 ]; then
@@ -44,7 +49,10 @@ install_missing() {
     for module in openapi_spec_validator:openapi-spec-validator aiosmtpd:aiosmtpd; do
         if ! python3 -c "import ${module%%:*}" 2>/dev/null; then
             log "installing ${module#*:}"
-            python3 -m pip install -q "${module#*:}" >/dev/null
+            # Debian marks its Python externally managed (PEP 668); these test tools go to the
+            # system site anyway, as nothing else on a CI machine depends on it.
+            python3 -m pip install -q "${module#*:}" >/dev/null 2>&1 ||
+                python3 -m pip install -q --break-system-packages "${module#*:}" >/dev/null
         fi
     done
 }
