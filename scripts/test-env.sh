@@ -26,6 +26,7 @@ install_missing() {
     command -v docker-registry >/dev/null || missing+=(docker-registry)
     [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || missing+=(busybox-static)
     command -v htpasswd >/dev/null || missing+=(apache2-utils)
+    command -v wrk >/dev/null || missing+=(wrk)
     command -v openssl >/dev/null || missing+=(openssl)
     command -v curl >/dev/null || missing+=(curl)
     command -v promtool >/dev/null || missing+=(prometheus)
