@@ -43,6 +43,9 @@ const MANIFEST_ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+j
 /// How deep indexes may nest before the client gives up.
 const MAX_INDEX_DEPTH: usize = 3;
 
+/// How long the token prefetch waits for a registry's `/v2/` probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Tunables of the client. The defaults suit public registries.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
@@ -50,8 +53,11 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Time allowed for one whole request, body included.
     pub request_timeout: Duration,
-    /// Requests in flight per registry.
+    /// Requests in flight per public registry.
     pub max_concurrency: usize,
+    /// Requests in flight per self-hosted registry: more, because a watch cycle's length is
+    /// its requests times the round trip divided by this, and nobody else's quota is at stake.
+    pub self_hosted_max_concurrency: usize,
     /// Request rate towards public registries (Docker Hub, GHCR, Quay, ...), which throttle.
     pub public_rate: Rate,
     /// Request rate towards self-hosted registries (a configured URL, or loopback).
@@ -76,6 +82,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_concurrency: 8,
+            self_hosted_max_concurrency: 32,
             public_rate: Rate {
                 per_second: 10.0,
                 burst: 30.0,
@@ -399,15 +406,18 @@ impl RegistryClient {
                 entry.1.push(scope);
             }
         }
-        for (endpoint, scopes) in by_endpoint.into_values() {
-            if endpoint.challenge().is_none() {
-                let url = endpoint.url("/v2/");
-                // The probe only teaches the challenge; its answer does not matter.
-                let _ = self
-                    .send(&endpoint, Kind::Ping, Method::GET, url, None, None)
-                    .await;
-            }
-            if let Some(Challenge::Bearer { realm, service, .. }) = endpoint.challenge() {
+        // Registries are prepared side by side, and a registry whose challenge is unknown gets
+        // one probe, without retries and bounded in time: a slow or unreachable registry must
+        // not hold up the cycle of all the others.
+        let prefetches = by_endpoint
+            .into_values()
+            .map(|(endpoint, scopes)| async move {
+                if endpoint.challenge().is_none() {
+                    self.probe(&endpoint).await;
+                }
+                let Some(Challenge::Bearer { realm, service, .. }) = endpoint.challenge() else {
+                    return;
+                };
                 let missing: Vec<String> = scopes
                     .into_iter()
                     .filter(|s| endpoint.cached_token(s).is_none())
@@ -417,7 +427,25 @@ impl RegistryClient {
                         .fetch_token(&endpoint, &realm, service.as_deref(), chunk)
                         .await;
                 }
-            }
+            });
+        futures_util::future::join_all(prefetches).await;
+    }
+
+    /// `GET /v2/` once, to learn the registry's challenge; failures are left to the real calls.
+    async fn probe(&self, endpoint: &Endpoint) {
+        let request = endpoint.http.get(endpoint.url("/v2/")).send();
+        let Ok(Ok(response)) = tokio::time::timeout(PROBE_TIMEOUT, request).await else {
+            return;
+        };
+        endpoint.counters.count(Kind::Ping);
+        if response.status() == StatusCode::UNAUTHORIZED
+            && let Some(challenge) = response
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|h| h.to_str().ok())
+                .and_then(|h| Challenge::parse(h).ok())
+        {
+            endpoint.learn(challenge, None);
         }
     }
 
@@ -438,10 +466,13 @@ impl RegistryClient {
         let self_hosted = provider.url.is_some()
             || provider.kind == ProviderKind::Custom
             || base.scheme() == "http";
-        let rate = if self_hosted {
-            self.options.self_hosted_rate
+        let (rate, concurrency) = if self_hosted {
+            (
+                self.options.self_hosted_rate,
+                self.options.self_hosted_max_concurrency,
+            )
         } else {
-            self.options.public_rate
+            (self.options.public_rate, self.options.max_concurrency)
         };
         let credentials = provider.auth_for(image).clone();
         let endpoint = Arc::new(Endpoint {
@@ -451,7 +482,7 @@ impl RegistryClient {
             base,
             provider,
             http,
-            permits: Semaphore::new(self.options.max_concurrency.max(1)),
+            permits: Semaphore::new(concurrency.max(1)),
             gate: Mutex::new(Gate {
                 tokens: rate.burst.max(1.0),
                 refilled: Instant::now(),
@@ -523,6 +554,7 @@ impl RegistryClient {
                     });
                 }
                 Err(e) if e.is_connect() && attempt < self.options.max_retries => {
+                    tracing::debug!(%registry, url = %url, error = %describe(&e), attempt, "registry request retried");
                     attempt += 1;
                     tokio::time::sleep(backoff(attempt)).await;
                     continue;
@@ -720,6 +752,7 @@ impl RegistryClient {
             request = request.basic_auth(user, Some(password.expose()));
         }
         self.wait_turn(endpoint).await?;
+        tracing::debug!(%registry, scopes = scopes.len(), first = scopes.first().map(String::as_str), "token requested");
         endpoint.counters.count(Kind::Token);
         let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
@@ -930,6 +963,10 @@ impl Endpoint {
 
 #[async_trait]
 impl Registry for RegistryClient {
+    async fn prepare(&self, images: &[ImageReference]) {
+        self.prefetch_tokens(images).await;
+    }
+
     fn describe(&self, image: &ImageReference) -> RegistryRef {
         let provider = self.provider_for(image);
         RegistryRef {

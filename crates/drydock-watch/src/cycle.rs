@@ -70,6 +70,10 @@ impl<'r> CycleCache<'r> {
 
 #[async_trait]
 impl Registry for CycleCache<'_> {
+    async fn prepare(&self, images: &[ImageReference]) {
+        self.inner.prepare(images).await;
+    }
+
     fn describe(&self, image: &ImageReference) -> RegistryRef {
         self.inner.describe(image)
     }

@@ -48,6 +48,14 @@ pub trait Registry: Send + Sync {
         config_digest: &str,
     ) -> Result<ImageConfig, RegistryError>;
 
+    /// Called once at the start of a watch cycle with the images the cycle will ask about, so an
+    /// implementation can prepare in bulk: fetch the pull tokens of many repositories in one
+    /// request instead of one per repository. A hint only: a later call may name other images.
+    /// By default nothing.
+    async fn prepare(&self, images: &[ImageReference]) {
+        let _ = images;
+    }
+
     /// Which configured registry serves `image`, for the API's `image.registry`. By default an
     /// unnamed registry at the image's host.
     fn describe(&self, image: &ImageReference) -> RegistryRef {
