@@ -40,7 +40,9 @@ impl WatcherSettings {
             watch_all: false,
             watch_events: true,
             maintenance_window: None,
-            concurrency: 10,
+            // Containers of one repository share its registry answers and each registry bounds
+            // its own requests in flight, so this bounds engine calls, not registry load.
+            concurrency: 32,
         }
     }
 

@@ -11,14 +11,14 @@ use drydock_core::model::{
     UpdateResult,
 };
 use drydock_core::ports::{
-    CandidateKey, Clock, ContainerRuntime, ContainerSummary, Registry, RegistryError, RuntimeError,
-    Store, StoreError,
+    CandidateKey, Clock, ContainerRuntime, ContainerSummary, ImageDetails, Registry, RegistryError,
+    RuntimeError, Store, StoreError,
 };
 use drydock_core::rules::TagRules;
 use drydock_core::selection::{Outcome, select};
 use futures_util::StreamExt as _;
 use futures_util::stream;
-use tokio::sync::broadcast;
+use tokio::sync::{OnceCell, broadcast};
 
 use crate::cycle::CycleCache;
 use crate::settings::WatcherSettings;
@@ -77,6 +77,78 @@ pub enum WatchError {
 /// Digest comparisons already resolved through platform manifests, so a changed index is
 /// downloaded once, not every cycle: (repository, tag, local digest) → (remote digest, same image).
 type DigestMemo = HashMap<(String, String, String), (String, bool)>;
+
+/// What one watch cycle learns once and shares between its containers: registry answers, and
+/// the engine's view of each image (five containers of one image cost one inspection).
+struct Cycle<'r> {
+    registry: CycleCache<'r>,
+    images: Mutex<HashMap<String, Inspection>>,
+}
+
+/// One image's inspection, shared by the containers that wait for it.
+type Inspection = Arc<OnceCell<Result<ImageDetails, RuntimeError>>>;
+
+impl<'r> Cycle<'r> {
+    fn new(registry: &'r dyn Registry) -> Self {
+        Self {
+            registry: CycleCache::new(registry),
+            images: Mutex::default(),
+        }
+    }
+
+    async fn inspect_image(
+        &self,
+        runtime: &dyn ContainerRuntime,
+        image: &str,
+    ) -> Result<ImageDetails, RuntimeError> {
+        let cell = self
+            .images
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(image.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| runtime.inspect_image(image))
+            .await
+            .clone()
+    }
+}
+
+/// Orders containers so that each image's first container comes before any image's second:
+/// containers of one image wait on the same registry answers, so a run of them would fill the
+/// concurrency slots while a single repository is asked.
+fn interleave_by_image(containers: Vec<ContainerSummary>) -> Vec<ContainerSummary> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut ranked: Vec<(usize, usize, ContainerSummary)> = containers
+        .into_iter()
+        .enumerate()
+        .map(|(position, container)| {
+            let rank = seen.entry(container.image.clone()).or_default();
+            *rank += 1;
+            (*rank, position, container)
+        })
+        .collect();
+    ranked.sort_by_key(|(rank, position, _)| (*rank, *position));
+    ranked.into_iter().map(|(_, _, c)| c).collect()
+}
+
+/// The images a cycle will most likely ask registries about, one per repository: each
+/// container's image reference, or the image its `dd.registry.lookup.image` label names.
+fn image_hints(containers: &[ContainerSummary]) -> Vec<ImageReference> {
+    let mut seen = std::collections::HashSet::new();
+    containers
+        .iter()
+        .filter_map(|c| {
+            let lookup = LabelSettings::read(&c.labels).lookup_image;
+            let name = lookup.as_deref().unwrap_or(&c.image);
+            if drydock_core::image_ref::is_image_id(name) {
+                return None;
+            }
+            name.parse::<ImageReference>().ok()
+        })
+        .filter(|image| seen.insert(image.repository_path()))
+        .collect()
+}
 
 /// One watcher: one engine, its containers, the registries they come from, the store.
 pub struct Watcher {
@@ -170,24 +242,24 @@ impl Watcher {
             .filter(|c| LabelSettings::read(&c.labels).is_watched(self.settings.watch_by_default))
             .collect();
         let stored = self.stored_containers().await?;
-        let registry = CycleCache::new(self.registry.as_ref());
+        let cycle = Cycle::new(self.registry.as_ref());
+        cycle.registry.prepare(&image_hints(&watched)).await;
         let concurrency = self.settings.concurrency.max(1);
-        let registry = &registry;
-        let work: Vec<(ContainerSummary, Option<Container>)> = watched
+        let cycle = &cycle;
+        let work: Vec<(ContainerSummary, Option<Container>)> = interleave_by_image(watched)
             .into_iter()
             .map(|summary| {
                 let previous = stored.get(&summary.id).cloned();
                 (summary, previous)
             })
             .collect();
-        let containers: Vec<Container> =
-            stream::iter(work)
-                .map(|(summary, previous)| async move {
-                    self.evaluate(&summary, registry, previous).await
-                })
-                .buffer_unordered(concurrency)
-                .collect()
-                .await;
+        let containers: Vec<Container> = stream::iter(work)
+            .map(
+                |(summary, previous)| async move { self.evaluate(&summary, cycle, previous).await },
+            )
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
         let mut report = CycleReport::default();
         for container in containers {
             let previous = stored.get(&container.id);
@@ -242,8 +314,8 @@ impl Watcher {
             .container(&summary.id)
             .await
             .map_err(|e| self.store_error(e))?;
-        let registry = CycleCache::new(self.registry.as_ref());
-        let container = self.evaluate(&summary, &registry, previous.clone()).await;
+        let cycle = Cycle::new(self.registry.as_ref());
+        let container = self.evaluate(&summary, &cycle, previous.clone()).await;
         self.save(&container, previous.as_ref()).await?;
         Ok(container)
     }
@@ -275,16 +347,16 @@ impl Watcher {
                 container.status = summary.status;
                 if container.labels != summary.labels {
                     // New labels can mean new rules: watch it again in full.
-                    let registry = CycleCache::new(self.registry.as_ref());
+                    let cycle = Cycle::new(self.registry.as_ref());
                     container = self
-                        .evaluate(&summary, &registry, Some(previous.clone()))
+                        .evaluate(&summary, &cycle, Some(previous.clone()))
                         .await;
                 }
                 self.save(&container, Some(&previous)).await
             }
             (Some(summary), None, true) => {
-                let registry = CycleCache::new(self.registry.as_ref());
-                let container = self.evaluate(&summary, &registry, None).await;
+                let cycle = Cycle::new(self.registry.as_ref());
+                let container = self.evaluate(&summary, &cycle, None).await;
                 self.save(&container, None).await
             }
             (_, Some(previous), _) => {
@@ -367,7 +439,7 @@ impl Watcher {
     async fn evaluate(
         &self,
         summary: &ContainerSummary,
-        registry: &CycleCache<'_>,
+        cycle: &Cycle<'_>,
         previous: Option<Container>,
     ) -> Container {
         let labels = LabelSettings::read(&summary.labels);
@@ -393,7 +465,7 @@ impl Watcher {
             }
         }
         if let Err(message) = self
-            .fill_from_registry(&mut container, summary, &labels, registry, &identity)
+            .fill_from_registry(&mut container, summary, &labels, cycle, &identity)
             .await
         {
             // Keep the last good result: a failing registry must not erase what was known.
@@ -415,17 +487,17 @@ impl Watcher {
         container: &mut Container,
         summary: &ContainerSummary,
         labels: &LabelSettings,
-        registry: &CycleCache<'_>,
+        cycle: &Cycle<'_>,
         identity: &str,
     ) -> Result<(), String> {
+        let registry = &cycle.registry;
         let image_key = if summary.image_id.is_empty() {
             summary.image.as_str()
         } else {
             summary.image_id.as_str()
         };
-        let details = self
-            .runtime
-            .inspect_image(image_key)
+        let details = cycle
+            .inspect_image(self.runtime.as_ref(), image_key)
             .await
             .map_err(|e| format!("inspecting the image: {e}"))?;
         // When the tag a container was created from has moved to a newer image, engines list the
@@ -484,25 +556,31 @@ impl Watcher {
         }
 
         let wants_tags = container.image.tag.semver || rules.has_include();
-        let selection = if wants_tags {
-            let tags = registry
-                .list_tags(&lookup)
-                .await
-                .map_err(|e| e.to_string())?;
-            select(&resolved.tag, &tags, &rules)
-        } else {
-            select::<String>(&resolved.tag, &[], &rules)
+        // The tag list and the current tag's digest are independent: ask both at once, so a
+        // repository costs one round trip, not two.
+        let tags = async {
+            if wants_tags {
+                registry.list_tags(&lookup).await.map(Some)
+            } else {
+                Ok(None)
+            }
         };
-        let remote_digest = if watch_digest {
-            Some(
+        let digest = async {
+            if watch_digest {
                 registry
                     .manifest_digest(&lookup, &resolved.tag)
                     .await
-                    .map_err(|e| e.to_string())?,
-            )
-        } else {
-            None
+                    .map(Some)
+            } else {
+                Ok(None)
+            }
         };
+        let (tags, remote_digest) = futures_util::future::join(tags, digest).await;
+        let selection = match tags.map_err(|e| e.to_string())? {
+            Some(tags) => select(&resolved.tag, &tags, &rules),
+            None => select::<String>(&resolved.tag, &[], &rules),
+        };
+        let remote_digest = remote_digest.map_err(|e| e.to_string())?;
         let local_digest = self
             .comparable_local_digest(
                 container,
@@ -619,4 +697,52 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(id: &str, image: &str) -> ContainerSummary {
+        ContainerSummary {
+            id: id.to_owned(),
+            image: image.to_owned(),
+            ..ContainerSummary::default()
+        }
+    }
+
+    #[test]
+    fn each_image_is_asked_for_before_any_image_is_asked_for_twice() {
+        let listed = vec![
+            summary("a1", "a:1"),
+            summary("a2", "a:1"),
+            summary("a3", "a:1"),
+            summary("b1", "b:1"),
+            summary("b2", "b:1"),
+            summary("c1", "c:1"),
+        ];
+        let order: Vec<String> = interleave_by_image(listed)
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(order, ["a1", "b1", "c1", "a2", "b2", "a3"]);
+    }
+
+    #[test]
+    fn hints_name_each_repository_once_and_skip_image_ids() {
+        let listed = vec![
+            summary("1", "ghcr.io/acme/app:1.0"),
+            summary("2", "ghcr.io/acme/app:2.0"),
+            summary(
+                "3",
+                "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            ),
+            summary("4", "nginx:1.25"),
+        ];
+        let hints: Vec<String> = image_hints(&listed)
+            .iter()
+            .map(ImageReference::repository_path)
+            .collect();
+        assert_eq!(hints.len(), 2, "{hints:?}");
+    }
 }
