@@ -16,6 +16,7 @@ use drydock_testkit::SystemClock;
 use drydock_watch::{WatchEvent, Watcher};
 use tokio::sync::broadcast;
 
+use crate::api::list_cache::ListCache;
 use crate::auth::Authenticator;
 use crate::config::Config;
 
@@ -42,6 +43,8 @@ impl CycleStats {
 pub(crate) struct AppState {
     pub(crate) config: Config,
     pub(crate) store: Arc<dyn Store>,
+    /// `GET /api/containers`, encoded once per change of the stored containers.
+    pub(crate) container_list: ListCache,
     pub(crate) registry: Arc<RegistryClient>,
     pub(crate) watchers: Vec<Arc<Watcher>>,
     pub(crate) auth: Authenticator,
@@ -63,6 +66,7 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Connects to every watcher's engine and opens the store.
     pub(crate) async fn build(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        let (store, container_list) = crate::api::list_cache::counting(store);
         let registry = Arc::new(RegistryClient::new(
             config.registries.clone(),
             ClientOptions::default(),
@@ -125,6 +129,7 @@ impl AppState {
         Ok(Self {
             config,
             store,
+            container_list,
             registry,
             watchers,
             auth,

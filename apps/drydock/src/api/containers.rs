@@ -71,9 +71,30 @@ fn listed(mut containers: Vec<Container>) -> Vec<Container> {
     containers
 }
 
-async fn list(state: State) -> ApiResult<HttpResponse> {
-    let containers = state.store.containers().await.map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(listed(containers)))
+async fn list(request: actix_web::HttpRequest, state: State) -> ApiResult<HttpResponse> {
+    let store = &state.store;
+    let encoded = state
+        .container_list
+        .get(|| async { store.containers().await.map(listed) })
+        .await
+        .map_err(ApiError::internal)?;
+    let gzip = super::list_cache::accepts_gzip(
+        request
+            .headers()
+            .get(actix_web::http::header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type("application/json")
+        .insert_header((actix_web::http::header::VARY, "Accept-Encoding"));
+    Ok(if gzip {
+        response
+            .insert_header((actix_web::http::header::CONTENT_ENCODING, "gzip"))
+            .body(encoded.gzip.clone())
+    } else {
+        response.body(encoded.json.clone())
+    })
 }
 
 async fn watch_all(state: State) -> ApiResult<HttpResponse> {

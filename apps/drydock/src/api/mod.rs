@@ -3,6 +3,7 @@
 //! the field, never a 500.
 
 mod containers;
+pub(crate) mod list_cache;
 mod system;
 
 use actix_web::body::{BoxBody, MessageBody};
