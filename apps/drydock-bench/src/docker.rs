@@ -71,10 +71,40 @@ pub(crate) async fn ensure_containers(
     wanted: &[(String, String)],
 ) -> anyhow::Result<usize> {
     let existing = containers(run).await?;
+    // A smaller run after a kept larger one: the extra containers would be watched too.
+    let extra: Vec<&str> = existing
+        .iter()
+        .filter(|name| !wanted.iter().any(|(w, _)| w == *name))
+        .map(String::as_str)
+        .collect();
+    for chunk in extra.chunks(100) {
+        let mut args = vec!["rm", "-f"];
+        args.extend(chunk.iter().copied());
+        docker(&args).await?;
+    }
     let missing: Vec<&(String, String)> = wanted
         .iter()
         .filter(|(name, _)| !existing.contains(name))
         .collect();
+    // Containers of a kept run that have stopped since are started again.
+    let filter = format!("label=dd.bench={run}");
+    let stopped = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &filter,
+        "--filter",
+        "status=exited",
+        "--format",
+        "{{.Names}}",
+    ])
+    .await?;
+    let stopped: Vec<&str> = stopped.lines().collect();
+    for chunk in stopped.chunks(100) {
+        let mut args = vec!["start"];
+        args.extend(chunk.iter().copied());
+        docker(&args).await?;
+    }
     let images: BTreeSet<&String> = missing.iter().map(|(_, image)| image).collect();
     stream::iter(images)
         .map(|image| async move { docker(&["pull", "-q", image]).await.map(drop) })

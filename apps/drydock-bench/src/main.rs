@@ -32,7 +32,7 @@ use crate::report::{Cycle, Row};
     name = "drydock-bench",
     about = "Measures drydock against a real registry and engine"
 )]
-struct Args {
+pub(crate) struct Args {
     /// Container counts to measure, each over count/5 repositories.
     #[arg(long, value_delimiter = ',', default_value = "10,50,200,1000")]
     containers: Vec<usize>,
@@ -41,7 +41,7 @@ struct Args {
     delays: Vec<u64>,
     /// The drydock binary to measure.
     #[arg(long, default_value = "target/release/drydock")]
-    drydock: PathBuf,
+    pub(crate) drydock: PathBuf,
     /// The registry behind the proxy.
     #[arg(long, default_value = "http://127.0.0.1:5000")]
     registry: String,
@@ -67,6 +67,15 @@ struct Args {
     /// Keep the containers and images for the next run.
     #[arg(long)]
     keep: bool,
+    /// drydock's `DD_LOG_LEVEL` (the start-up cycle is timed from its `info` line).
+    #[arg(long, default_value = "info")]
+    pub(crate) log_level: String,
+    /// Extra environment for drydock (`KEY=VALUE`, repeatable), for experiments.
+    #[arg(long = "env")]
+    pub(crate) env: Vec<String>,
+    /// Copy each drydock log into this directory.
+    #[arg(long)]
+    logs: Option<PathBuf>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -169,7 +178,7 @@ async fn measure(
     let prefix = format!("drydock-bench-{}-", args.run);
 
     let (drydock, startup_empty) =
-        Drydock::start(&args.drydock, &store, &scratch.join("1.log"), "/api/app").await?;
+        Drydock::start(args, &store, &scratch.join("1.log"), "/api/app").await?;
     let first_wall = drydock.startup_cycle().await?;
     let first = Cycle {
         wall_ms: ms(first_wall),
@@ -197,22 +206,27 @@ async fn measure(
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (idle_rss_kb, peak_rss_kb) = drydock.rss_kb()?;
-    let load = if args.load_seconds > 0 && delay_ms == 0 {
+    let mut load = Vec::new();
+    if args.load_seconds > 0 && delay_ms == 0 {
         let url = format!("{}/api/containers", drydock.base);
-        Some(measure::load(&url, args.load_seconds).await?)
-    } else {
-        None
-    };
+        // A few dashboards polling, then a crowd: on two cores wrk's own threads compete with
+        // the server's, so the crowd's tail is mostly the run queue.
+        for shape in [(1, 4), (2, 16)] {
+            load.push(measure::load(&url, args.load_seconds, shape).await?);
+        }
+    }
     drydock.stop().await?;
 
-    let (drydock, startup_with_store) = Drydock::start(
-        &args.drydock,
-        &store,
-        &scratch.join("2.log"),
-        "/api/containers",
-    )
-    .await?;
+    let (drydock, startup_with_store) =
+        Drydock::start(args, &store, &scratch.join("2.log"), "/api/containers").await?;
     drydock.stop().await?;
+    if let Some(logs) = &args.logs {
+        std::fs::create_dir_all(logs)?;
+        for log in ["1.log", "2.log"] {
+            let name = format!("drydock-{containers}-{delay_ms}ms-{log}");
+            std::fs::copy(scratch.join(log), logs.join(name))?;
+        }
+    }
     std::fs::remove_dir_all(&scratch)?;
 
     Ok(Row::new(

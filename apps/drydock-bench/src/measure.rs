@@ -67,16 +67,24 @@ fn clock_ticks() -> u64 {
 impl Drydock {
     /// Starts `binary` on `store`; returns it and the time to its first answer on `probe`.
     pub(crate) async fn start(
-        binary: &Path,
+        args: &crate::Args,
         store: &Path,
         log: &Path,
         probe: &str,
     ) -> anyhow::Result<(Self, Duration)> {
         let port = free_port()?;
         let log_file = std::fs::File::create(log)?;
+        let binary = &args.drydock;
         let started = Instant::now();
-        let child = Command::new(binary)
-            .env_clear()
+        let mut command = Command::new(binary);
+        command.env_clear();
+        for pair in &args.env {
+            let (key, value) = pair
+                .split_once('=')
+                .with_context(|| format!("--env {pair}: expected KEY=VALUE"))?;
+            command.env(key, value);
+        }
+        let child = command
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DD_SERVER_PORT", port.to_string())
             .env("DD_STORE_PATH", store)
@@ -84,7 +92,7 @@ impl Drydock {
             .env("DD_WATCHER_LOCAL_WATCHBYDEFAULT", "false")
             // No scheduled cycle during the measurement: the start-up cycle and the ones asked.
             .env("DD_WATCHER_LOCAL_CRON", "0 0 1 1 *")
-            .env("DD_LOG_LEVEL", "info")
+            .env("DD_LOG_LEVEL", &args.log_level)
             .env("DD_LOG_FORMAT", "json")
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
@@ -211,6 +219,10 @@ impl Drydock {
 /// `GET /api/containers` under load.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub(crate) struct Load {
+    /// wrk threads.
+    pub(crate) threads: u32,
+    /// Connections kept open.
+    pub(crate) connections: u32,
     /// Requests per second over the run.
     pub(crate) requests_per_second: f64,
     /// Median latency, ms.
@@ -251,11 +263,22 @@ fn parse_wrk(output: &str) -> Option<(f64, f64, f64)> {
     Some((rps?, p50?, p99?))
 }
 
-/// Loads `url` with wrk (2 threads, 16 connections) for `seconds`.
-pub(crate) async fn load(url: &str, seconds: u64) -> anyhow::Result<Load> {
+/// Loads `url` with wrk (`threads`, `connections`) for `seconds`.
+pub(crate) async fn load(
+    url: &str,
+    seconds: u64,
+    (threads, connections): (u32, u32),
+) -> anyhow::Result<Load> {
     let body_bytes = reqwest::get(url).await?.bytes().await?.len();
+    // Browsers and the dashboards' HTTP clients all offer gzip.
     let output = Command::new("wrk")
-        .args(["-t2", "-c16", &format!("-d{seconds}s"), "--latency", url])
+        .args([
+            &format!("-t{threads}"),
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+        ])
+        .args(["-H", "Accept-Encoding: gzip", url])
         .output()
         .await
         .context("running wrk (apt-get install wrk)")?;
@@ -266,6 +289,8 @@ pub(crate) async fn load(url: &str, seconds: u64) -> anyhow::Result<Load> {
         bail!("wrk saw error answers:\n{text}");
     }
     Ok(Load {
+        threads,
+        connections,
         requests_per_second,
         p50_ms,
         p99_ms,

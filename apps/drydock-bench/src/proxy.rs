@@ -172,6 +172,10 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
+    let debug = std::env::var_os("DRYDOCK_BENCH_DEBUG").is_some();
+    if debug && matches!(kind, Kind::Token | Kind::Ping) {
+        eprintln!("proxy: {} {}", request.method(), request.uri());
+    }
     if matches!(kind, Kind::Token) {
         // Any client gets a token; the registry behind is anonymous. A long lifetime lets a
         // watcher reuse it across cycles, as it would with a real registry's token.
@@ -190,6 +194,17 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("Bearer "));
         if !bearer {
+            if std::env::var_os("DRYDOCK_BENCH_DEBUG").is_some() {
+                eprintln!(
+                    "proxy: 401 for {} {} (authorization: {:?})",
+                    request.method(),
+                    request.uri(),
+                    request
+                        .headers()
+                        .get(hyper::header::AUTHORIZATION)
+                        .map(|v| v.len())
+                );
+            }
             let mut response = respond(StatusCode::UNAUTHORIZED, Bytes::new());
             let challenge = format!("Bearer realm=\"{}\",service=\"drydock-bench\"", state.realm);
             if let Ok(value) = hyper::header::HeaderValue::from_str(&challenge) {
@@ -200,9 +215,20 @@ async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             return response;
         }
     }
+    let uri = request.uri().clone();
     match forward(state, request).await {
-        Ok(response) => response,
-        Err(e) => respond(StatusCode::BAD_GATEWAY, Bytes::from(e.to_string())),
+        Ok(response) => {
+            if debug && !response.status().is_success() {
+                eprintln!("proxy: upstream answered {} for {uri}", response.status());
+            }
+            response
+        }
+        Err(e) => {
+            if debug {
+                eprintln!("proxy: upstream failed for {uri}: {e:#}");
+            }
+            respond(StatusCode::BAD_GATEWAY, Bytes::from(e.to_string()))
+        }
     }
 }
 

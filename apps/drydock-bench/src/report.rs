@@ -38,7 +38,7 @@ pub(crate) struct Row {
     peak_rss_kb: u64,
     startup_empty_store_ms: f64,
     startup_with_store_ms: f64,
-    load: Option<Load>,
+    load: Vec<Load>,
 }
 
 impl Row {
@@ -52,7 +52,7 @@ impl Row {
         steady_cycles: Vec<Cycle>,
         (idle_rss_kb, peak_rss_kb): (u64, u64),
         (startup_empty_store_ms, startup_with_store_ms): (f64, f64),
-        load: Option<Load>,
+        load: Vec<Load>,
     ) -> Self {
         let mut by_wall = steady_cycles.clone();
         by_wall.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
@@ -211,19 +211,23 @@ impl Report {
                 row.startup_with_store_ms,
             );
         }
-        let loads: Vec<&Row> = self.rows.iter().filter(|r| r.load.is_some()).collect();
+        let loads: Vec<&Row> = self.rows.iter().filter(|r| !r.load.is_empty()).collect();
         if !loads.is_empty() {
             out.push_str(
-                "\n`GET /api/containers` under `wrk -t2 -c16 --latency` (same machine, loopback):\n\n\
-                 | containers | answer size | requests/s | p50 | p99 |\n|---|---|---|---|---|\n",
+                "\n`GET /api/containers` under `wrk --latency -H 'Accept-Encoding: gzip'` (same \
+                 machine, loopback):\n\n\
+                 | containers | answer (JSON) | wrk threads / connections | requests/s | p50 | p99 |\n\
+                 |---|---|---|---|---|---|\n",
             );
             for row in loads {
-                if let Some(load) = &row.load {
+                for load in &row.load {
                     let _ = writeln!(
                         out,
-                        "| {} | {:.0} kB | {:.0} | {:.2} ms | {:.2} ms |",
+                        "| {} | {:.0} kB | {} / {} | {:.0} | {:.2} ms | {:.2} ms |",
                         row.containers,
                         load.body_bytes as f64 / 1000.0,
+                        load.threads,
+                        load.connections,
                         load.requests_per_second,
                         load.p50_ms,
                         load.p99_ms

@@ -63,7 +63,7 @@ pub(crate) fn repo(index: usize) -> Repo {
     Repo {
         name: format!("{NAMESPACE}/r{index:04}"),
         tags,
-        multi_platform: index % 10 == 0,
+        multi_platform: index.is_multiple_of(10),
     }
 }
 
