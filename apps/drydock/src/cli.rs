@@ -36,7 +36,7 @@ fn init_logging(config: &Config) {
 }
 
 /// Runs the server until SIGINT or SIGTERM.
-pub(crate) async fn serve() -> anyhow::Result<()> {
+pub async fn serve() -> anyhow::Result<()> {
     let config = Config::from_process_env().context("configuration")?;
     init_logging(&config);
     for ignored in &config.ignored {
@@ -119,7 +119,7 @@ fn tls_config(
 }
 
 /// One watch cycle, printed.
-pub(crate) async fn check(json: bool) -> anyhow::Result<ExitCode> {
+pub async fn check(json: bool) -> anyhow::Result<ExitCode> {
     let config = Config::from_process_env().context("configuration")?;
     // A one-off check keeps nothing: it must not touch (or wait for) a running server's store.
     let store: Arc<dyn Store> = Arc::new(drydock_testkit::InMemoryStore::new());
@@ -193,7 +193,7 @@ fn print_table(containers: &[Container]) {
 }
 
 /// Why each tag was or was not offered to one container.
-pub(crate) async fn explain(name: &str) -> anyhow::Result<()> {
+pub async fn explain(name: &str) -> anyhow::Result<()> {
     let config = Config::from_process_env().context("configuration")?;
     let store: Arc<dyn Store> = Arc::new(drydock_testkit::InMemoryStore::new());
     let state = AppState::build(config, store).await?;
@@ -248,7 +248,7 @@ pub(crate) async fn explain(name: &str) -> anyhow::Result<()> {
 }
 
 /// Reads a password from standard input and prints its hash.
-pub(crate) fn hash_password() -> anyhow::Result<()> {
+pub fn hash_password() -> anyhow::Result<()> {
     let mut input = String::new();
     std::io::stdin()
         .read_to_string(&mut input)

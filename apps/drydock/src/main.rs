@@ -5,18 +5,10 @@
 //! `drydock explain <container>` shows why each registry tag was or was not offered;
 //! `drydock hash-password` makes a password hash for `DD_AUTH_BASIC_{NAME}_HASH`.
 
-mod actions;
-mod api;
-mod auth;
-mod cli;
-mod config;
-mod openapi;
-mod state;
-mod triggers;
-
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use drydock::cli;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -80,7 +80,8 @@ impl ActionSettings {
     ///
     /// # Errors
     ///
-    /// [`SettingsError`] naming the key and value for an unknown key or a bad value.
+    /// [`SettingsError`] naming the key (and, for a known key, the value) for an unknown key or a
+    /// bad value.
     pub fn compose_from_keys(
         name: &str,
         keys: &BTreeMap<String, String>,
@@ -99,7 +100,7 @@ impl ActionSettings {
                 flag(&value.trim().to_ascii_lowercase()).ok_or_else(|| SettingsError {
                     trigger: id.clone(),
                     key: "BACKUP".into(),
-                    value: value.clone(),
+                    value: Some(value.clone()),
                     expected: "true or false".into(),
                 })?;
         }
@@ -116,14 +117,15 @@ impl ActionSettings {
     ///
     /// # Errors
     ///
-    /// [`SettingsError`] naming the key and value for an unknown key or a bad value.
+    /// [`SettingsError`] naming the key (and, for a known key, the value) for an unknown key or a
+    /// bad value.
     pub fn from_keys(name: &str, keys: &BTreeMap<String, String>) -> Result<Self, SettingsError> {
         let mut settings = Self::new(name);
         for (key, value) in keys {
             let bad = |expected: &str| SettingsError {
                 trigger: settings.id.clone(),
                 key: key.clone(),
-                value: value.clone(),
+                value: Some(value.clone()),
                 expected: expected.to_owned(),
             };
             let v = value.trim().to_ascii_lowercase();
@@ -154,9 +156,13 @@ impl ActionSettings {
                     millis(&v).ok_or_else(|| bad(MS))?;
                 }
                 _ => {
-                    return Err(bad(
-                        "a known key: AUTO, PRUNE, DRYRUN, BACKUPCOUNT, HEALTHTIMEOUT, GRACE, STOPTIMEOUT, AUTOREMOVETIMEOUT",
-                    ));
+                    // A misplaced secret (`..._PASSWORD`) lands here: name the key, not its value.
+                    return Err(SettingsError {
+                        value: None,
+                        ..bad(
+                            "a known key: AUTO, PRUNE, DRYRUN, BACKUPCOUNT, HEALTHTIMEOUT, GRACE, STOPTIMEOUT, AUTOREMOVETIMEOUT",
+                        )
+                    });
                 }
             }
         }
@@ -191,6 +197,11 @@ impl ActionSettings {
 
 const MS: &str = "a duration in milliseconds";
 
+/// `="value"` for [`SettingsError`]'s message, or nothing when the value is not shown.
+fn shown_value(value: Option<&str>) -> String {
+    value.map_or_else(String::new, |v| format!("={v:?}"))
+}
+
 fn flag(value: &str) -> Option<bool> {
     match value {
         "true" | "1" | "yes" | "on" => Some(true),
@@ -205,14 +216,18 @@ fn millis(value: &str) -> Option<Duration> {
 
 /// A bad Docker action setting.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("action trigger {trigger}: {key}={value:?} is invalid: expected {expected}")]
+#[error(
+    "action trigger {trigger}: {key}{} is invalid: expected {expected}",
+    shown_value(.value.as_deref())
+)]
 pub struct SettingsError {
     /// The trigger id.
     pub trigger: String,
     /// The key after the trigger name.
     pub key: String,
-    /// The value given.
-    pub value: String,
+    /// The value given, or `None` for an unknown key: its value may be a secret set under the
+    /// wrong name, and the message needs only the key.
+    pub value: Option<String>,
     /// What was expected.
     pub expected: String,
 }
@@ -286,6 +301,24 @@ mod tests {
         assert_eq!(e.key, "BACKUPCOUNT");
         assert!(e.to_string().contains("docker.local"));
         assert!(ActionSettings::from_keys("local", &keys(&[("AUTOUPDATE", "1")])).is_err());
+        assert!(e.to_string().contains(r#"BACKUPCOUNT="many""#), "{e}");
+    }
+
+    /// Found by the `config_env` fuzz target (`fuzz/regressions/config_env/`): the error for an
+    /// unknown key repeated its value, so a secret set under a wrong name reached the start-up
+    /// message and the logs.
+    #[test]
+    fn unknown_keys_are_named_without_their_value() {
+        for settings in [
+            ActionSettings::from_keys("local", &keys(&[("PASSWORD", "s3cr3t-hunter2")])),
+            ActionSettings::compose_from_keys("stack", &keys(&[("TOKEN", "s3cr3t-hunter2")])),
+        ] {
+            let e = settings.unwrap_err();
+            assert_eq!(e.value, None);
+            let message = e.to_string();
+            assert!(!message.contains("s3cr3t"), "{message}");
+            assert!(message.contains("a known key"), "{message}");
+        }
     }
 
     #[test]

@@ -407,7 +407,9 @@ impl ImageReference {
     /// single remaining component. Unlike Docker's `FamiliarString`, the
     /// `docker.io/` prefix is kept when dropping it would make the first path
     /// component read as a registry (`docker.io/foo.bar/app`), so the result
-    /// always parses back to an equal reference.
+    /// always parses back to an equal reference. For the same reason `library/`
+    /// stays when dropping it would leave an image ID (`library/<64 hex>`,
+    /// `library/sha256:<64 hex>`).
     #[must_use]
     pub fn familiar(&self) -> String {
         if !self.is_docker_hub() {
@@ -423,6 +425,10 @@ impl ImageReference {
         };
         let mut out = name.to_owned();
         self.push_tag_and_digest(&mut out);
+        if is_image_id(&out) {
+            // `parse` refuses image IDs, so the short form would not name this image.
+            out.insert_str(0, OFFICIAL_PREFIX);
+        }
         out
     }
 
@@ -1206,6 +1212,28 @@ mod tests {
             })
         );
         assert_eq!(parse(""), Err(ImageRefError::Empty));
+    }
+
+    /// Found by the `image_ref` fuzz target (`fuzz/regressions/image_ref/`): the familiar form of
+    /// an official image named like an image ID was the image ID, which `parse` refuses.
+    #[test]
+    fn the_familiar_form_of_an_image_named_like_an_image_id_parses_back()
+    -> Result<(), ImageRefError> {
+        let cases = [
+            (format!("docker.io/{HEX64}"), format!("library/{HEX64}")),
+            (
+                format!("docker.io/library/sha256:{HEX64}"),
+                format!("library/sha256:{HEX64}"),
+            ),
+            // With a tag the short form is no image ID, and `library/` goes as usual.
+            (format!("library/{HEX64}:1"), format!("{HEX64}:1")),
+        ];
+        for (input, familiar) in cases {
+            let r = parse(&input)?;
+            assert_eq!(r.familiar(), familiar, "familiar of {input:?}");
+            assert_eq!(parse(&r.familiar()), Ok(r), "familiar of {input:?}");
+        }
+        Ok(())
     }
 
     #[test]

@@ -20,6 +20,12 @@ use std::fmt;
 pub const MAX_TEMPLATE: usize = 16 * 1024;
 /// The deepest expression nesting accepted.
 pub const MAX_DEPTH: usize = 48;
+/// The most operands, member accesses and method calls one `${...}` expression may hold.
+///
+/// Rendering walks the expression recursively, and a chain such as `a + a + ... + a` or
+/// `a.b.c...` nests one level per link without nesting in the text; bounding the links bounds
+/// the stack rendering needs, whatever the template.
+pub const MAX_OPERANDS: usize = 256;
 /// The longest string a rendering may produce, in bytes (longer results are cut).
 pub const MAX_OUTPUT: usize = 256 * 1024;
 
@@ -215,6 +221,7 @@ impl Template {
                     src: source,
                     pos: i + 2,
                     depth: 0,
+                    operands: 0,
                 };
                 let expr = parser.expression()?;
                 parser.skip_space();
@@ -260,6 +267,8 @@ struct Parser<'s> {
     src: &'s str,
     pos: usize,
     depth: usize,
+    /// Operands and postfix links read so far in this expression (see [`MAX_OPERANDS`]).
+    operands: usize,
 }
 
 impl Parser<'_> {
@@ -288,6 +297,17 @@ impl Parser<'_> {
         } else {
             false
         }
+    }
+
+    /// Counts one more operand or postfix link against [`MAX_OPERANDS`].
+    fn operand(&mut self) -> Result<(), TemplateError> {
+        self.operands += 1;
+        if self.operands > MAX_OPERANDS {
+            return Err(self.error(&format!(
+                "expression longer than {MAX_OPERANDS} operands and accesses"
+            )));
+        }
+        Ok(())
     }
 
     fn nest<T>(
@@ -404,7 +424,9 @@ impl Parser<'_> {
     fn postfix(&mut self) -> Result<Expr, TemplateError> {
         let mut expr = self.primary()?;
         loop {
+            // Each link wraps the expression so far one level deeper.
             if self.eat(".") {
+                self.operand()?;
                 let name = self
                     .identifier()
                     .ok_or_else(|| self.error("expected a name after `.`"))?;
@@ -430,6 +452,7 @@ impl Parser<'_> {
                         Expr::Member(Box::new(expr), Box::new(Expr::Literal(Value::String(name))));
                 }
             } else if self.eat("[") {
+                self.operand()?;
                 let index = self.expression()?;
                 if !self.eat("]") {
                     return Err(self.error("expected `]`"));
@@ -457,6 +480,7 @@ impl Parser<'_> {
     }
 
     fn primary(&mut self) -> Result<Expr, TemplateError> {
+        self.operand()?;
         self.skip_space();
         match self.peek() {
             Some(b'(') => {
@@ -791,6 +815,42 @@ mod tests {
         let deep = format!("${{{}a{}}}", "(".repeat(100), ")".repeat(100));
         assert!(Template::compile(&deep).is_err());
         assert!(Template::compile(&"x".repeat(MAX_TEMPLATE + 1)).is_err());
+    }
+
+    /// Found with the `template` fuzz target (`fuzz/regressions/template/`): a chain of operators
+    /// or accesses nests one level per link without nesting in the text, so a template within
+    /// `MAX_TEMPLATE` overflowed the stack when rendered (and when cloned or compared).
+    #[test]
+    fn long_chains_are_refused_and_the_longest_accepted_renders_on_a_small_stack() {
+        let chains: [fn(usize) -> String; 6] = [
+            |n: usize| vec!["a"; n].join(" + "),
+            |n: usize| vec!["a"; n].join(" || "),
+            |n: usize| vec!["a"; n].join(" == "),
+            |n: usize| format!("a{}", ".b".repeat(n - 1)),
+            |n: usize| format!("a{}", "[0]".repeat((n - 1) / 2)),
+            |n: usize| format!("s{}", ".trim()".repeat(n - 1)),
+        ];
+        for chain in chains {
+            let too_long = format!("${{{}}}", chain(MAX_OPERANDS + 1));
+            assert!(Template::compile(&too_long).is_err(), "{too_long}");
+            let longest = format!("${{{}}}", chain(MAX_OPERANDS));
+            let template = Template::compile(&longest).unwrap();
+            // Tokio's worker threads, where notifications render, have 2 MiB stacks.
+            let rendered = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || {
+                    let scope = object(vec![("a", Value::from("x")), ("s", Value::from(" y "))]);
+                    template.render(&scope)
+                })
+                .unwrap()
+                .join();
+            assert!(rendered.is_ok(), "{longest}");
+        }
+        // The template the fuzz target overflowed with: 8,151 additions.
+        let deep = format!("${{{}a}}", "a+".repeat(8150));
+        assert!(deep.len() <= MAX_TEMPLATE);
+        let error = Template::compile(&deep).unwrap_err();
+        assert!(error.message.contains("operands"), "{error}");
     }
 
     #[test]

@@ -294,47 +294,72 @@ struct PolicyBody {
     snooze_until: Option<String>,
 }
 
+impl PolicyBody {
+    /// The change this body names, or a 400 naming what is wrong with it.
+    fn change(self) -> ApiResult<PolicyChange> {
+        let action = self.action.ok_or_else(|| {
+            ApiError::bad_request(
+                "action is required: skip-current, clear-skips, snooze, unsnooze or clear",
+            )
+        })?;
+        Ok(match action.as_str() {
+            "skip-current" => PolicyChange::SkipCurrent,
+            "clear-skips" => PolicyChange::ClearSkips,
+            "unsnooze" => PolicyChange::Unsnooze,
+            "clear" => PolicyChange::Clear,
+            "snooze" => match (self.days, self.snooze_until) {
+                (Some(days), None) => {
+                    let days = days
+                        .as_u64()
+                        .and_then(|d| u32::try_from(d).ok())
+                        .ok_or_else(|| {
+                            ApiError::bad_request("days must be a whole number of days")
+                        })?;
+                    PolicyChange::SnoozeDays(days)
+                }
+                (None, Some(until)) => {
+                    PolicyChange::SnoozeUntil(until.parse::<DateTime<Utc>>().map_err(|_| {
+                        ApiError::bad_request("snoozeUntil must be an ISO 8601 date-time")
+                    })?)
+                }
+                (Some(_), Some(_)) => {
+                    return Err(ApiError::bad_request("give days or snoozeUntil, not both"));
+                }
+                (None, None) => {
+                    return Err(ApiError::bad_request("snooze needs days or snoozeUntil"));
+                }
+            },
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "action `{other}` is not one of: skip-current, clear-skips, snooze, unsnooze, clear"
+                )));
+            }
+        })
+    }
+}
+
+/// A `PATCH /update-policy` body read as the server reads it (the JSON, then the change it names),
+/// without a store or a container: the API fuzz target's way in.
+pub(crate) fn read_policy_body(json: &[u8]) -> ApiResult<PolicyChange> {
+    serde_json::from_slice::<PolicyBody>(json)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+        .change()
+}
+
+/// A `POST /rollback` body read as the server reads it: the backup it names, if any.
+pub(crate) fn read_rollback_body(json: &[u8]) -> ApiResult<Option<String>> {
+    serde_json::from_slice::<RollbackBody>(json)
+        .map(|body| body.backup_id)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
 async fn update_policy(
     state: State,
     id: web::Path<String>,
     body: web::Json<PolicyBody>,
 ) -> ApiResult<HttpResponse> {
     let mut container = find(&state, &id).await?;
-    let body = body.into_inner();
-    let action = body.action.ok_or_else(|| {
-        ApiError::bad_request(
-            "action is required: skip-current, clear-skips, snooze, unsnooze or clear",
-        )
-    })?;
-    let change = match action.as_str() {
-        "skip-current" => PolicyChange::SkipCurrent,
-        "clear-skips" => PolicyChange::ClearSkips,
-        "unsnooze" => PolicyChange::Unsnooze,
-        "clear" => PolicyChange::Clear,
-        "snooze" => match (body.days, body.snooze_until) {
-            (Some(days), None) => {
-                let days = days
-                    .as_u64()
-                    .and_then(|d| u32::try_from(d).ok())
-                    .ok_or_else(|| ApiError::bad_request("days must be a whole number of days"))?;
-                PolicyChange::SnoozeDays(days)
-            }
-            (None, Some(until)) => {
-                PolicyChange::SnoozeUntil(until.parse::<DateTime<Utc>>().map_err(|_| {
-                    ApiError::bad_request("snoozeUntil must be an ISO 8601 date-time")
-                })?)
-            }
-            (Some(_), Some(_)) => {
-                return Err(ApiError::bad_request("give days or snoozeUntil, not both"));
-            }
-            (None, None) => return Err(ApiError::bad_request("snooze needs days or snoozeUntil")),
-        },
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "action `{other}` is not one of: skip-current, clear-skips, snooze, unsnooze, clear"
-            )));
-        }
-    };
+    let change = body.into_inner().change()?;
     let now = Utc::now();
     let identity = identity(&container);
     let mut policy = state

@@ -6,6 +6,8 @@ mod containers;
 pub(crate) mod list_cache;
 mod system;
 
+pub(crate) use containers::{read_policy_body, read_rollback_body};
+
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
