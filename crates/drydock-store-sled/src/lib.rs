@@ -256,7 +256,11 @@ impl Store for SledStore {
     }
 
     async fn container(&self, id: &str) -> Result<Option<Container>, StoreError> {
-        match self.containers.get(id.as_bytes()).map_err(|e| self.error(e))? {
+        match self
+            .containers
+            .get(id.as_bytes())
+            .map_err(|e| self.error(e))?
+        {
             Some(raw) => decode(id.as_bytes(), &raw).map(Some),
             None => Ok(None),
         }

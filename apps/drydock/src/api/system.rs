@@ -51,11 +51,7 @@ async fn audit(
     state: State,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, super::ApiError> {
-    let mut entries = state
-        .store
-        .audit()
-        .await
-        .map_err(super::ApiError::store)?;
+    let mut entries = state.store.audit().await.map_err(super::ApiError::store)?;
     entries.reverse();
     entries.retain(|e| {
         query
