@@ -91,7 +91,11 @@ pub(crate) const ROUTES: &[Route] = &[
             "post",
             "/api/containers/watch",
             "Watch every container now",
-            &[(200, "Bare array of containers"), UNAUTHORIZED],
+            &[
+                (200, "Bare array of containers"),
+                UNAUTHORIZED,
+                (503, "A watcher could not list its engine's containers"),
+            ],
         )
     },
     Route {

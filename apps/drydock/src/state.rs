@@ -9,11 +9,11 @@ use chrono::Utc;
 use drydock_actions::{AuditDraft, Updater};
 use drydock_core::model::Container;
 use drydock_core::operation::AuditStatus;
-use drydock_core::ports::{Clock, ContainerRuntime, Store};
+use drydock_core::ports::{Clock, ContainerRuntime, Store, StoreError};
 use drydock_docker::DockerRuntime;
 use drydock_registry::{ClientOptions, RegistryClient};
 use drydock_testkit::SystemClock;
-use drydock_watch::{WatchEvent, Watcher};
+use drydock_watch::{WatchError, WatchEvent, Watcher};
 use tokio::sync::broadcast;
 
 use crate::api::list_cache::ListCache;
@@ -177,7 +177,7 @@ impl AppState {
 
     /// Runs one watch cycle on every watcher; returns every stored container and the failures of
     /// watchers that could not watch at all (an engine down, say).
-    pub(crate) async fn watch_all(&self) -> anyhow::Result<(Vec<Container>, Vec<String>)> {
+    pub(crate) async fn watch_all(&self) -> Result<(Vec<Container>, Vec<WatchError>), StoreError> {
         let mut failed = Vec::new();
         for watcher in &self.watchers {
             let started = Instant::now();
@@ -187,7 +187,7 @@ impl AppState {
                     .record(&watcher.settings().name, started.elapsed()),
                 Err(e) => {
                     tracing::warn!(watcher = %watcher.settings().name, error = %e, "watch failed");
-                    failed.push(e.to_string());
+                    failed.push(e);
                 }
             }
         }

@@ -886,7 +886,9 @@ impl Updater {
     }
 
     async fn recover_one(&self, mut op: Operation) -> Result<Operation, UpdateError> {
-        {
+        // The claim ends with the journal's last word: once the operation reads as finished, an
+        // update of the container must not be refused as busy while the audit entry is written.
+        let (container, phase, what) = {
             let _guard = self.claim(&op.container_name)?;
             let engine = |e: RuntimeError| UpdateError::Stranded {
                 container: op.container_name.clone(),
@@ -935,22 +937,23 @@ impl Updater {
             };
             op.reason = Some(what.to_owned());
             self.journal(&mut op, phase).await?;
-            tracing::info!(%container, phase = phase.as_str(), "recovered an interrupted update");
-            self.audit(AuditDraft {
-                action: "update-recovered",
-                actor: "drydock",
-                container: &container,
-                from: Some(&op.from_image),
-                to: Some(&op.to_image),
-                status: if phase == Phase::Failed {
-                    AuditStatus::Error
-                } else {
-                    AuditStatus::Info
-                },
-                details: Some(what.to_owned()),
-            })
-            .await;
-        }
+            (container, phase, what)
+        };
+        tracing::info!(%container, phase = phase.as_str(), "recovered an interrupted update");
+        self.audit(AuditDraft {
+            action: "update-recovered",
+            actor: "drydock",
+            container: &container,
+            from: Some(&op.from_image),
+            to: Some(&op.to_image),
+            status: if phase == Phase::Failed {
+                AuditStatus::Error
+            } else {
+                AuditStatus::Info
+            },
+            details: Some(what.to_owned()),
+        })
+        .await;
         Ok(op)
     }
 

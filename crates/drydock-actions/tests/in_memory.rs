@@ -1546,3 +1546,149 @@ async fn history_is_bounded_and_open_operations_are_kept() {
         "the newest entries are kept"
     );
 }
+
+/// A store whose audit entries wait at a gate: it holds open the moment between an operation's
+/// last journal entry and its audit entry.
+struct GatedAudit {
+    inner: Arc<InMemoryStore>,
+    gate: tokio::sync::Semaphore,
+}
+
+#[async_trait]
+impl Store for GatedAudit {
+    async fn save_container(&self, c: &Container) -> Result<(), StoreError> {
+        self.inner.save_container(c).await
+    }
+    async fn container(&self, id: &str) -> Result<Option<Container>, StoreError> {
+        self.inner.container(id).await
+    }
+    async fn containers(&self) -> Result<Vec<Container>, StoreError> {
+        self.inner.containers().await
+    }
+    async fn remove_container(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.remove_container(id).await
+    }
+    async fn policy(
+        &self,
+        identity: &str,
+    ) -> Result<drydock_core::policy::UpdatePolicy, StoreError> {
+        self.inner.policy(identity).await
+    }
+    async fn save_policy(
+        &self,
+        identity: &str,
+        policy: &drydock_core::policy::UpdatePolicy,
+    ) -> Result<(), StoreError> {
+        self.inner.save_policy(identity, policy).await
+    }
+    async fn announced(&self, key: &str) -> Result<bool, StoreError> {
+        self.inner.announced(key).await
+    }
+    async fn record_announced(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.record_announced(key).await
+    }
+    async fn save_outbox(
+        &self,
+        entry: &drydock_core::notification::OutboxEntry,
+    ) -> Result<(), StoreError> {
+        self.inner.save_outbox(entry).await
+    }
+    async fn outbox(&self) -> Result<Vec<drydock_core::notification::OutboxEntry>, StoreError> {
+        self.inner.outbox().await
+    }
+    async fn save_operation(&self, op: &Operation) -> Result<(), StoreError> {
+        self.inner.save_operation(op).await
+    }
+    async fn operations(&self) -> Result<Vec<Operation>, StoreError> {
+        self.inner.operations().await
+    }
+    async fn remove_operation(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.remove_operation(id).await
+    }
+    async fn save_backup(
+        &self,
+        backup: &drydock_core::operation::Backup,
+    ) -> Result<(), StoreError> {
+        self.inner.save_backup(backup).await
+    }
+    async fn backups(&self) -> Result<Vec<drydock_core::operation::Backup>, StoreError> {
+        self.inner.backups().await
+    }
+    async fn remove_backup(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.remove_backup(id).await
+    }
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let _permit = self.gate.acquire().await;
+        self.inner.append_audit(entry).await
+    }
+    async fn audit(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        self.inner.audit().await
+    }
+    async fn remove_audit(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.remove_audit(id).await
+    }
+    async fn record_first_seen(
+        &self,
+        candidate: &drydock_core::ports::CandidateKey,
+        at: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        self.inner.record_first_seen(candidate, at).await
+    }
+}
+
+/// Found by the e2e crash test: a client that saw no open operation after a restart and asked for
+/// an update was refused as busy while recovery still wrote its audit entry (on a slow disk).
+#[tokio::test]
+async fn an_update_asked_once_recovery_reads_finished_is_not_refused_as_busy() {
+    let h = Harness::new(true);
+    // An update stranded: the new container and the old one's restart both fail to start.
+    h.fake.fail("start_container", 2);
+    let err = h
+        .updater
+        .update(&h.wanting("1.1.0"), "alice")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, UpdateError::Stranded { .. }), "{err:?}");
+
+    let store = Arc::new(GatedAudit {
+        inner: h.store.clone(),
+        gate: tokio::sync::Semaphore::new(0),
+    });
+    let fresh = Arc::new(
+        Updater::new(
+            h.scripted.clone(),
+            store.clone(),
+            h.clock.clone(),
+            fast_settings(),
+        )
+        .with_poll_interval(Duration::from_millis(5)),
+    );
+    let recovering = tokio::spawn({
+        let fresh = fresh.clone();
+        async move { fresh.recover().await }
+    });
+    while h
+        .store
+        .operations()
+        .await
+        .unwrap()
+        .iter()
+        .any(|op| !op.phase.is_terminal())
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The journal reads finished; the recovery's audit entry is still waiting at the gate.
+    let updating = tokio::spawn({
+        let fresh = fresh.clone();
+        let container = h.wanting("1.1.0");
+        async move { fresh.update(&container, "bob").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store.gate.add_permits(1_000);
+    assert_eq!(recovering.await.unwrap().unwrap().len(), 1);
+    let outcome = updating.await.unwrap();
+    assert!(
+        !matches!(outcome, Err(UpdateError::Busy { .. })),
+        "{outcome:?}"
+    );
+}

@@ -141,7 +141,11 @@ impl SledStore {
 
     /// Bytes the database occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.db.size_on_disk().map_err(unavailable)
+        self.db.size_on_disk().map_err(|e| self.error(e))
+    }
+
+    fn error(&self, e: sled::Error) -> StoreError {
+        store_error(&self.path, &e)
     }
 
     /// Makes every write so far durable. sled's own `flush_async` was seen to stall forever under
@@ -154,14 +158,34 @@ impl SledStore {
                 reason: format!("flush task: {e}"),
             })?
             .map(|_| ())
-            .map_err(unavailable)
+            .map_err(|e| self.error(e))
     }
 }
 
-fn unavailable(e: sled::Error) -> StoreError {
-    StoreError::Unavailable {
-        reason: e.to_string(),
+/// A sled failure as the port's error, naming the store. After any I/O error sled refuses every
+/// later write until the database is opened again, so a full disk needs free space *and* a
+/// restart: the message says so.
+fn store_error(path: &Path, e: &sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(io) if disk_full(io) => StoreError::Full {
+            reason: format!(
+                "no space left for the store at {} ({e}); the write was not saved, and writes are refused until drydock is restarted with space free",
+                path.display()
+            ),
+        },
+        _ => StoreError::Unavailable {
+            reason: format!("the store at {}: {e}", path.display()),
+        },
     }
+}
+
+/// sled hands every caller after the first a copy of the error that stopped it, which keeps the
+/// kind but not the OS error code: the kind is what is checked.
+fn disk_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }
 
 fn encode<T: Serialize>(key: &str, value: &T) -> Result<Vec<u8>, StoreError> {
@@ -186,23 +210,28 @@ async fn put<T: Serialize>(
     value: &T,
 ) -> Result<(), StoreError> {
     let value = encode(key, value)?;
-    tree.insert(key.as_bytes(), value).map_err(unavailable)?;
+    tree.insert(key.as_bytes(), value)
+        .map_err(|e| store.error(e))?;
     store.flush().await
 }
 
 /// Removes a record and makes the removal durable; returns whether it was stored.
 async fn remove(store: &SledStore, tree: &sled::Tree, key: &str) -> Result<bool, StoreError> {
-    let removed = tree.remove(key.as_bytes()).map_err(unavailable)?;
+    let removed = tree.remove(key.as_bytes()).map_err(|e| store.error(e))?;
     store.flush().await?;
     Ok(removed.is_some())
 }
 
 /// Every readable record of a tree in key order; an unreadable one is logged and skipped (never
 /// deleted), so one damaged record does not hide the others.
-fn all<T: DeserializeOwned>(tree: &sled::Tree, what: &str) -> Result<Vec<T>, StoreError> {
+fn all<T: DeserializeOwned>(
+    store: &SledStore,
+    tree: &sled::Tree,
+    what: &str,
+) -> Result<Vec<T>, StoreError> {
     let mut out = Vec::new();
     for item in tree.iter() {
-        let (key, raw) = item.map_err(unavailable)?;
+        let (key, raw) = item.map_err(|e| store.error(e))?;
         match decode(&key, &raw) {
             Ok(value) => out.push(value),
             Err(e) => tracing::error!(error = %e, "skipping an unreadable {what}"),
@@ -225,12 +254,16 @@ impl Store for SledStore {
         let value = encode(&container.id, container)?;
         self.containers
             .insert(container.id.as_bytes(), value)
-            .map_err(unavailable)?;
+            .map_err(|e| self.error(e))?;
         self.flush().await
     }
 
     async fn container(&self, id: &str) -> Result<Option<Container>, StoreError> {
-        match self.containers.get(id.as_bytes()).map_err(unavailable)? {
+        match self
+            .containers
+            .get(id.as_bytes())
+            .map_err(|e| self.error(e))?
+        {
             Some(raw) => decode(id.as_bytes(), &raw).map(Some),
             None => Ok(None),
         }
@@ -241,7 +274,7 @@ impl Store for SledStore {
     async fn containers(&self) -> Result<Vec<Container>, StoreError> {
         let mut containers = Vec::new();
         for entry in self.containers.iter() {
-            let (key, raw) = entry.map_err(unavailable)?;
+            let (key, raw) = entry.map_err(|e| self.error(e))?;
             match decode(&key, &raw) {
                 Ok(container) => containers.push(container),
                 Err(e) => tracing::error!(error = %e, "skipping an unreadable stored container"),
@@ -258,7 +291,7 @@ impl Store for SledStore {
         match self
             .policies
             .get(identity.as_bytes())
-            .map_err(unavailable)?
+            .map_err(|e| self.error(e))?
         {
             Some(raw) => decode(identity.as_bytes(), &raw),
             None => Ok(UpdatePolicy::default()),
@@ -269,12 +302,12 @@ impl Store for SledStore {
         if policy.is_empty() {
             self.policies
                 .remove(identity.as_bytes())
-                .map_err(unavailable)?;
+                .map_err(|e| self.error(e))?;
         } else {
             let value = encode(identity, policy)?;
             self.policies
                 .insert(identity.as_bytes(), value)
-                .map_err(unavailable)?;
+                .map_err(|e| self.error(e))?;
         }
         self.flush().await
     }
@@ -283,14 +316,14 @@ impl Store for SledStore {
         let value = encode(&entry.id, entry)?;
         self.outbox
             .insert(entry.id.as_bytes(), value)
-            .map_err(unavailable)?;
+            .map_err(|e| self.error(e))?;
         self.flush().await
     }
 
     async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut entries = Vec::new();
         for item in self.outbox.iter() {
-            let (key, raw) = item.map_err(unavailable)?;
+            let (key, raw) = item.map_err(|e| self.error(e))?;
             match decode(&key, &raw) {
                 Ok(entry) => entries.push(entry),
                 Err(e) => tracing::error!(error = %e, "skipping an unreadable outbox entry"),
@@ -304,7 +337,7 @@ impl Store for SledStore {
     }
 
     async fn operations(&self) -> Result<Vec<Operation>, StoreError> {
-        all(&self.operations, "operation")
+        all(self, &self.operations, "operation")
     }
 
     async fn save_backup(&self, backup: &Backup) -> Result<(), StoreError> {
@@ -312,7 +345,7 @@ impl Store for SledStore {
     }
 
     async fn backups(&self) -> Result<Vec<Backup>, StoreError> {
-        all(&self.backups, "backup")
+        all(self, &self.backups, "backup")
     }
 
     async fn remove_backup(&self, id: &str) -> Result<bool, StoreError> {
@@ -332,19 +365,19 @@ impl Store for SledStore {
     }
 
     async fn audit(&self) -> Result<Vec<AuditEntry>, StoreError> {
-        all(&self.audit, "audit entry")
+        all(self, &self.audit, "audit entry")
     }
 
     async fn announced(&self, key: &str) -> Result<bool, StoreError> {
         self.announced
             .contains_key(key.as_bytes())
-            .map_err(unavailable)
+            .map_err(|e| self.error(e))
     }
 
     async fn record_announced(&self, key: &str) -> Result<(), StoreError> {
         self.announced
             .insert(key.as_bytes(), &[])
-            .map_err(unavailable)?;
+            .map_err(|e| self.error(e))?;
         self.flush().await
     }
 
@@ -366,11 +399,37 @@ impl Store for SledStore {
                 };
                 serde_json::to_vec(&keep).ok()
             })
-            .map_err(unavailable)?;
+            .map_err(|e| self.error(e))?;
         if let Some(old) = updated.and_then(|raw| decode::<DateTime<Utc>>(&key, &raw).ok()) {
             earliest = earliest.min(old);
         }
         self.flush().await?;
         Ok(earliest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_named_even_in_the_copy_sled_hands_later_callers() {
+        let path = Path::new("/var/lib/drydock");
+        let enospc = sled::Error::Io(std::io::Error::from_raw_os_error(28));
+        // Every write after the first failure gets a clone: the OS code is gone, the kind stays.
+        for error in [enospc.clone(), enospc] {
+            match store_error(path, &error) {
+                StoreError::Full { reason } => {
+                    assert!(reason.contains("/var/lib/drydock"), "{reason}");
+                    assert!(reason.contains("restarted"), "{reason}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let denied = sled::Error::Io(std::io::Error::from_raw_os_error(13));
+        assert!(matches!(
+            store_error(path, &denied),
+            StoreError::Unavailable { .. }
+        ));
     }
 }

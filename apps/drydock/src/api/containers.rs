@@ -56,7 +56,7 @@ async fn find(state: &State, id: &str) -> ApiResult<Container> {
         .store
         .container(id)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::store)?
         .ok_or_else(|| ApiError::not_found("Container not found"))
 }
 
@@ -77,7 +77,7 @@ async fn list(request: actix_web::HttpRequest, state: State) -> ApiResult<HttpRe
         .container_list
         .get(|| async { store.containers().await.map(listed) })
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::store)?;
     let gzip = super::list_cache::accepts_gzip(
         request
             .headers()
@@ -98,7 +98,18 @@ async fn list(request: actix_web::HttpRequest, state: State) -> ApiResult<HttpRe
 }
 
 async fn watch_all(state: State) -> ApiResult<HttpResponse> {
-    let (containers, _failed) = state.watch_all().await.map_err(ApiError::internal)?;
+    let (containers, mut failed) = state.watch_all().await.map_err(ApiError::store)?;
+    if !failed.is_empty() {
+        // A watcher that could not list its engine's containers checked none of them: answering
+        // the stored list with a 200 would pass the last results off as fresh.
+        let message = failed
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let status = ApiError::watch(failed.remove(0)).status;
+        return Err(ApiError::new(status, format!("watch failed: {message}")));
+    }
     Ok(HttpResponse::Ok().json(listed(containers)))
 }
 
@@ -116,7 +127,7 @@ async fn watch_one(state: State, id: web::Path<String>) -> ApiResult<HttpRespons
         Err(drydock_watch::WatchError::NotFound(_)) => {
             Err(ApiError::not_found("Container not found"))
         }
-        Err(e) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::watch(e)),
     }
 }
 
@@ -195,6 +206,7 @@ fn update_error(error: UpdateError) -> ApiError {
         }
         UpdateError::NoBackup { .. } => ApiError::not_found(error.to_string()),
         UpdateError::Busy { .. } => ApiError::new(StatusCode::CONFLICT, error.to_string()),
+        UpdateError::Store(e) => ApiError::store(e),
         other => ApiError::internal(other),
     }
 }
@@ -210,9 +222,9 @@ async fn refreshed(state: &State, old: &Container, new_id: &str) -> ApiResult<Co
             .store
             .remove_container(&old.id)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::store)?;
     }
-    watcher.watch_one(new_id).await.map_err(ApiError::internal)
+    watcher.watch_one(new_id).await.map_err(ApiError::watch)
 }
 
 async fn update(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
@@ -253,7 +265,7 @@ async fn backups(state: State, id: web::Path<String>) -> ApiResult<HttpResponse>
     let container = find(&state, &id).await?;
     let backups = drydock_actions::backups_of(state.store.as_ref(), &container.name)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::store)?;
     Ok(HttpResponse::Ok().json(backups))
 }
 
@@ -366,7 +378,7 @@ async fn update_policy(
         .store
         .policy(&identity)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::store)?;
     policy
         .apply(change, &container.update_kind, now)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -375,13 +387,13 @@ async fn update_policy(
         .store
         .save_policy(&identity, &policy)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::store)?;
     // A watch may have stored a newer result meanwhile: apply the policy to what is stored now.
     if let Some(current) = state
         .store
         .container(&container.id)
         .await
-        .map_err(ApiError::internal)?
+        .map_err(ApiError::store)?
     {
         container = current;
     }
@@ -397,7 +409,7 @@ async fn update_policy(
                     now,
                 )
                 .await
-                .map_err(ApiError::internal)?,
+                .map_err(ApiError::store)?,
         ),
         _ => None,
     };
@@ -410,7 +422,7 @@ async fn update_policy(
         .store
         .save_container(&container)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::store)?;
     Ok(HttpResponse::Ok().json(container))
 }
 
@@ -561,7 +573,7 @@ async fn lifecycle(state: State, id: String, op: Lifecycle) -> ApiResult<HttpRes
                 .store
                 .save_container(&refreshed)
                 .await
-                .map_err(ApiError::internal)?;
+                .map_err(ApiError::store)?;
         }
     }
     Ok(HttpResponse::Ok().json(json!({
@@ -595,7 +607,7 @@ async fn delete(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> 
         .store
         .remove_container(&container.id)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::store)?;
     state
         .audit(
             "container-removed",

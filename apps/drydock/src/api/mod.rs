@@ -14,6 +14,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError, web};
+use drydock_core::ports::StoreError;
+use drydock_watch::WatchError;
 
 use crate::auth::Verdict;
 use crate::state::AppState;
@@ -43,6 +45,32 @@ impl ApiError {
 
     pub(crate) fn internal(error: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+    }
+
+    /// A store failure: 507 when its disk is full, 503 when it cannot be reached, 500 for a
+    /// record it cannot read.
+    pub(crate) fn store(error: StoreError) -> Self {
+        Self::new(store_status(&error), error.to_string())
+    }
+
+    /// A watch that could not run: the store's status for a store failure, 503 for an engine
+    /// that does not answer, 404 for a container the engine does not know.
+    pub(crate) fn watch(error: WatchError) -> Self {
+        let status = match &error {
+            WatchError::Store { source, .. } => store_status(source),
+            WatchError::Runtime { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            WatchError::NotFound(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+fn store_status(error: &StoreError) -> StatusCode {
+    match error {
+        StoreError::Full { .. } => StatusCode::INSUFFICIENT_STORAGE,
+        StoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -51,11 +51,7 @@ async fn audit(
     state: State,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, super::ApiError> {
-    let mut entries = state
-        .store
-        .audit()
-        .await
-        .map_err(super::ApiError::internal)?;
+    let mut entries = state.store.audit().await.map_err(super::ApiError::store)?;
     entries.reverse();
     entries.retain(|e| {
         query
@@ -87,7 +83,7 @@ async fn operations(state: State) -> Result<HttpResponse, super::ApiError> {
         .store
         .operations()
         .await
-        .map_err(super::ApiError::internal)?;
+        .map_err(super::ApiError::store)?;
     ops.reverse();
     let active = ops.iter().filter(|op| !op.phase.is_terminal()).count();
     Ok(HttpResponse::Ok().json(json!({ "data": ops, "total": ops.len(), "active": active })))
@@ -174,7 +170,7 @@ async fn outbox(state: State, query: web::Query<OutboxQuery>) -> ApiResult<HttpR
             )));
         }
     };
-    let mut entries = state.store.outbox().await.map_err(ApiError::internal)?;
+    let mut entries = state.store.outbox().await.map_err(ApiError::store)?;
     let count = |s: OutboxStatus| entries.iter().filter(|e| e.status == s).count();
     let counts = json!({
         "pending": count(OutboxStatus::Pending),
@@ -267,7 +263,7 @@ async fn metrics(state: State) -> ApiResult<HttpResponse> {
             "metrics are disabled (DD_PROMETHEUS_ENABLED=false)",
         ));
     }
-    let containers = state.store.containers().await.map_err(ApiError::internal)?;
+    let containers = state.store.containers().await.map_err(ApiError::store)?;
     let body = match state.config.compat {
         drydock_triggers::Compat::Drydock => render_metrics(&state, &containers),
         drydock_triggers::Compat::Wud => {

@@ -11,5 +11,7 @@
 
 mod api;
 mod crash;
+mod disk;
 mod notify;
+mod seeded;
 mod server;

@@ -11,15 +11,25 @@
     missing_docs
 )]
 
+#[path = "../e2e/seeded.rs"]
+#[allow(unreachable_pub, dead_code)]
+mod seeded;
 #[path = "../e2e/server.rs"]
 #[allow(unreachable_pub, dead_code)]
 mod server;
 
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use drydock_testkit::engine::{Leftovers, TestImage, docker, must, restart_engine, unique};
+use drydock_testkit::engine::{
+    Leftovers, REGISTRY, TestImage, docker, must, restart_engine, start_engine, stop_engine, unique,
+};
 use serde_json::{Value, json};
 
+use seeded::Seeded;
 use server::{Server, client};
 
 /// Keeps one test at a time: the crash test restarts the engine the others use.
@@ -276,9 +286,29 @@ async fn detected_updates_are_applied_automatically_when_allowed() {
 const KILLS: u32 = 50;
 const ENGINE_RESTARTS: u32 = 5;
 
+/// Waits until no update operation is open: start-up recovery resolved the one a kill
+/// interrupted.
+async fn recovered(server: &Server, context: &str) {
+    let started = Instant::now();
+    loop {
+        let operations = server.get_json("/api/update-operations").await;
+        if operations["active"] == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(45),
+            "{context}: recovery never finished: {operations}\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn sigkill_during_updates_never_loses_a_container() {
     let _engine = ENGINE.lock().await;
+    let mut rng = Seeded::from_env("updates crash");
+    let seed = rng.seed;
     let prefix = unique("kill-update");
     let _cleanup = Leftovers(prefix.clone());
     let (old, new) = images(&prefix);
@@ -287,27 +317,37 @@ async fn sigkill_during_updates_never_loses_a_container() {
     let env = env(&[]);
     let http = client();
 
-    let mut seed: u64 = u64::from(std::process::id()) | 1;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let wall = Instant::now();
     let mut server = Server::start(&env);
+    // How long an uninterrupted update and rollback take on this machine: the kill moments are
+    // drawn over all of one and half as long again, so some land after the commit and the answer.
+    let mut span = Duration::ZERO;
+    for (path, pred) in [("update", true), ("rollback", false)] {
+        let container = listed(&server, &name, |c| {
+            if pred {
+                c["updateAvailable"] == true
+            } else {
+                c["image"]["tag"]["value"] == "2.0.0"
+            }
+        })
+        .await;
+        let id = container["id"].as_str().unwrap();
+        let started = Instant::now();
+        let response = http
+            .post(server.url(&format!("/api/containers/{id}/{path}")))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", server.logs());
+        span = span.max(started.elapsed());
+    }
+    let span_ms = u64::try_from(span.as_millis() * 3 / 2)
+        .unwrap_or(u64::MAX)
+        .max(1);
     let mut finished_before_kill = 0;
     let mut outcomes = std::collections::BTreeMap::<String, u32>::new();
     for run in 0..KILLS {
-        // Recovery of the previous run's operation has finished.
-        let started = Instant::now();
-        while server.get_json("/api/update-operations").await["active"] != 0 {
-            assert!(
-                started.elapsed() < Duration::from_secs(45),
-                "run {run}: recovery never finished\n{}",
-                server.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         // Drive the container to the other image: update when on 1.0.0, roll back when on 2.0.0.
         let on_old = containers(&prefix)[0].1 == old.reference;
         let container = if on_old {
@@ -316,33 +356,44 @@ async fn sigkill_during_updates_never_loses_a_container() {
             listed(&server, &name, |c| c["image"]["tag"]["value"] == "2.0.0").await
         };
         let id = container["id"].as_str().unwrap().to_owned();
-        let path = if on_old { "update" } else { "rollback" };
+        let (path, target) = if on_old {
+            ("update", &new.reference)
+        } else {
+            ("rollback", &old.reference)
+        };
         let request = http
             .post(server.url(&format!("/api/containers/{id}/{path}")))
             .json(&json!({}))
             .send();
-        let delay = Duration::from_millis(next() % 1_600);
-        let finished = tokio::time::timeout(delay, request).await;
-        if let Ok(response) = finished {
-            finished_before_kill += 1;
-            let response = response.unwrap();
-            let status = response.status();
-            let body = response.text().await.unwrap_or_default();
-            assert_eq!(
-                status,
-                200,
-                "run {run}: {path} answered {body}\n{}",
-                server.logs()
-            );
-        }
+        let delay = Duration::from_millis(rng.below(span_ms));
+        let acknowledged = match tokio::time::timeout(delay, request).await {
+            Ok(response) => {
+                finished_before_kill += 1;
+                let response = response.unwrap();
+                let status = response.status();
+                let body = response.text().await.unwrap_or_default();
+                assert_eq!(
+                    status,
+                    200,
+                    "run {run}: {path} answered {body}\n{}",
+                    server.logs()
+                );
+                true
+            }
+            Err(_) => false,
+        };
         let store = server.kill();
         let engine_restart = run % (KILLS / ENGINE_RESTARTS) == KILLS / ENGINE_RESTARTS - 1;
         if engine_restart {
             restart_engine();
         }
         server = Server::start_with_store(&env, store);
+        let context = format!(
+            "run {run} ({path} killed after {delay:?}, acknowledged: {acknowledged}, engine restart: {engine_restart}, seed {seed})"
+        );
 
-        // Recovery leaves exactly one container, under its name, running one of the two images.
+        // Recovery leaves exactly one container, under its name (no `-old-` one parked), running
+        // one of the two images: the target one when the update had been acknowledged.
         let started = Instant::now();
         loop {
             let now = containers(&prefix);
@@ -351,6 +402,11 @@ async fn sigkill_during_updates_never_loses_a_container() {
                 && now[0].2 == "running"
                 && (now[0].1 == old.reference || now[0].1 == new.reference);
             if settled {
+                assert!(
+                    !acknowledged || &now[0].1 == target,
+                    "{context}: the acknowledged {path} was undone: {now:?}\n{}",
+                    server.logs()
+                );
                 *outcomes
                     .entry(now[0].1.rsplit(':').next().unwrap_or_default().to_owned())
                     .or_default() += 1;
@@ -358,13 +414,246 @@ async fn sigkill_during_updates_never_loses_a_container() {
             }
             assert!(
                 started.elapsed() < Duration::from_secs(45),
-                "run {run} (killed after {delay:?}, engine restart: {engine_restart}): {now:?}\n{}",
+                "{context}: {now:?}\n{}",
                 server.logs()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // No operation is left open, and the store lists the container under its name.
+        recovered(&server, &context).await;
+        listed(&server, &name, |_| true).await;
     }
     eprintln!(
-        "{KILLS} kills ({ENGINE_RESTARTS} with an engine restart); {finished_before_kill} requests had finished; final images: {outcomes:?}"
+        "updates crash (seed {seed}): {KILLS} kills over 0..{span_ms} ms ({ENGINE_RESTARTS} with an engine restart); {finished_before_kill} requests had finished; final images: {outcomes:?}; {:.1} s",
+        wall.elapsed().as_secs_f64()
+    );
+    // Both ends were reached: kills before the commit left the old image, kills after it (or
+    // after the answer) the new one, so the recovery of each kind was checked.
+    assert!(
+        outcomes.len() == 2,
+        "seed {seed}: every run ended on the same image: {outcomes:?}"
+    );
+}
+
+/// More containers than a watcher checks at once (10): the last ones are inspected only once the
+/// first ones have their registry answers.
+const RESTART_CONTAINERS: usize = 12;
+
+/// A TCP proxy in front of the test registry that can hold every request it receives: a watch
+/// cycle waiting on it stays in progress for as long as the test needs.
+struct HoldingProxy {
+    port: u16,
+    hold: Arc<AtomicBool>,
+}
+
+impl HoldingProxy {
+    fn start(upstream: &'static str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hold = Arc::new(AtomicBool::new(false));
+        let held = hold.clone();
+        // The listener thread lives as long as the test process; it only ever forwards.
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let (Ok(client_back), Ok(server_back)) = (client.try_clone(), server.try_clone())
+                else {
+                    continue;
+                };
+                let held = held.clone();
+                std::thread::spawn(move || pump(client, server, Some(held)));
+                std::thread::spawn(move || pump(server_back, client_back, None));
+            }
+        });
+        Self { port, hold }
+    }
+}
+
+/// Copies `from` to `to`, each chunk waiting while `hold` is set.
+fn pump(mut from: TcpStream, mut to: TcpStream, hold: Option<Arc<AtomicBool>>) {
+    let mut buf = [0_u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        while hold.as_ref().is_some_and(|h| h.load(Ordering::SeqCst)) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+/// Tags pushed through the proxy, removed from the engine on drop.
+struct ProxyTags(Vec<String>);
+
+impl Drop for ProxyTags {
+    fn drop(&mut self) {
+        for tag in &self.0 {
+            let _ = docker(&["rmi", tag]);
+        }
+    }
+}
+
+/// Of a listing, our containers (by id).
+fn ours<'a>(list: &'a Value, ids: &[String]) -> Vec<&'a Value> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| ids.iter().any(|id| c["id"] == id.as_str()))
+        .collect()
+}
+
+#[tokio::test]
+async fn engine_restart_mid_cycle_keeps_every_container() {
+    let _engine = ENGINE.lock().await;
+    let prefix = unique("engine-restart");
+    let _cleanup = Leftovers(prefix.clone());
+    let (old, new) = images(&prefix);
+    // The containers' images are named through the proxy, so drydock asks the registry through it.
+    let proxy = HoldingProxy::start(REGISTRY);
+    let mut tags = ProxyTags(Vec::new());
+    for image in [&old, &new] {
+        let via = image
+            .reference
+            .replacen(REGISTRY, &format!("127.0.0.1:{}", proxy.port), 1);
+        must(&["tag", &image.reference, &via]);
+        must(&["push", "-q", &via]);
+        tags.0.push(via);
+    }
+    let names: Vec<String> = (0..RESTART_CONTAINERS)
+        .map(|i| format!("{prefix}-app{i}"))
+        .collect();
+    // `--restart unless-stopped`: the engine starts them again when it comes back.
+    let ids: Vec<String> = names
+        .iter()
+        .map(|name| run(&prefix, name, &tags.0[0]))
+        .collect();
+    let mut server = Server::start(&env(&[]));
+    for name in &names {
+        let c = listed(&server, name, |c| c["updateAvailable"] == true).await;
+        assert_eq!(c["result"]["tag"], "2.0.0");
+    }
+
+    // The stored list is read all along.
+    let done = Arc::new(AtomicBool::new(false));
+    let fewest = {
+        let url = server.url("/api/containers");
+        let done = done.clone();
+        let ids = ids.clone();
+        tokio::spawn(async move {
+            let http = client();
+            let mut fewest = usize::MAX;
+            while !done.load(Ordering::SeqCst) {
+                let list: Value = http
+                    .get(&url)
+                    .send()
+                    .await
+                    .expect("drydock answers")
+                    .json()
+                    .await
+                    .expect("a JSON list");
+                fewest = fewest.min(ours(&list, &ids).len());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            fewest
+        })
+    };
+
+    // A cycle starts and waits on the registry, having inspected the first containers' images;
+    // the engine stops; then the registry answers and the cycle goes on without the engine.
+    proxy.hold.store(true, Ordering::SeqCst);
+    let cycle = {
+        let url = server.url("/api/containers/watch");
+        tokio::spawn(async move { client().post(&url).send().await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !cycle.is_finished(),
+        "the cycle did not wait on the registry"
+    );
+    tokio::task::spawn_blocking(stop_engine).await.unwrap();
+    proxy.hold.store(false, Ordering::SeqCst);
+    let response = cycle.await.unwrap().expect("drydock answers the cycle");
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    // Partial results: every container still there, those inspected after the engine left
+    // carrying the engine's error and their last result.
+    assert_eq!(status, 200, "{body}");
+    let checked = ours(&body, &ids);
+    assert_eq!(checked.len(), RESTART_CONTAINERS, "{body}");
+    let failed: Vec<&&Value> = checked.iter().filter(|c| c["error"].is_object()).collect();
+    assert!(
+        !failed.is_empty(),
+        "no container met the stopped engine: {body}"
+    );
+    for c in &checked {
+        assert_eq!(c["result"]["tag"], "2.0.0", "{c}");
+    }
+    for c in &failed {
+        let message = c["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("engine unavailable"), "{message}");
+    }
+
+    // With the engine down, a cycle is a clear error, and the store still has every container.
+    let http = client();
+    let response = http
+        .post(server.url("/api/containers/watch"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 503, "a cycle without the engine answered {body}");
+    let message = body["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("watcher local") && message.contains("engine unavailable"),
+        "{message}"
+    );
+    let stored = server.get_json("/api/containers").await;
+    assert_eq!(ours(&stored, &ids).len(), RESTART_CONTAINERS, "{stored}");
+
+    tokio::task::spawn_blocking(start_engine).await.unwrap();
+    // The engine is back: the next cycle is complete and correct, with the same containers.
+    let response = http
+        .post(server.url("/api/containers/watch"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let after: Value = response.json().await.unwrap();
+    let after = ours(&after, &ids);
+    assert_eq!(after.len(), RESTART_CONTAINERS, "{after:?}");
+    for c in after {
+        assert!(c["error"].is_null(), "{c}");
+        assert_eq!(c["status"], "running", "{c}");
+        assert_eq!(c["result"]["tag"], "2.0.0", "{c}");
+        assert_eq!(c["updateAvailable"], true, "{c}");
+    }
+    // Events that arrive as the engine comes back are applied too.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    done.store(true, Ordering::SeqCst);
+    let fewest = fewest.await.unwrap();
+    assert_eq!(
+        fewest,
+        RESTART_CONTAINERS,
+        "containers left the store while the engine restarted\n{}",
+        server.logs()
+    );
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "drydock exited\n{}",
+        server.logs()
+    );
+    assert!(!server.logs().contains("panicked"), "{}", server.logs());
+    eprintln!(
+        "engine restart mid-cycle: {} of {RESTART_CONTAINERS} containers checked after the engine left carry its error",
+        failed.len()
     );
 }

@@ -101,7 +101,13 @@ pub enum StoreError {
         /// Why it cannot be read.
         reason: String,
     },
-    /// The store cannot be written or read (disk full, permissions, lock held).
+    /// The disk holding the store is full: the write was not made durable.
+    #[error("the disk holding the store is full: {reason}")]
+    Full {
+        /// Where, and what the store says.
+        reason: String,
+    },
+    /// The store cannot be written or read (permissions, lock held, an I/O error).
     #[error("store unavailable: {reason}")]
     Unavailable {
         /// What happened.
