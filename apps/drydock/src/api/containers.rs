@@ -16,39 +16,42 @@ use serde_json::json;
 use super::{ApiError, ApiResult, State};
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/containers", web::get().to(list))
-        .route("/api/containers/", web::get().to(list))
-        .route("/api/containers/watch", web::post().to(watch_all))
-        .route("/api/containers/{id}", web::get().to(get))
-        .route("/api/containers/{id}", web::delete().to(delete))
-        .route("/api/containers/{id}/triggers", web::get().to(triggers))
-        .route(
-            "/api/containers/{id}/triggers/{kind}/{name}",
-            web::post().to(run_trigger),
-        )
-        .route(
-            "/api/containers/{id}/triggers/{kind}/{name}/{agent}",
-            web::post().to(run_trigger_agent),
-        )
-        .route("/api/containers/{id}/watch", web::post().to(watch_one))
-        .route("/api/containers/{id}/update", web::post().to(update))
-        .route(
-            "/api/containers/{id}/update-policy",
-            web::patch().to(update_policy),
-        )
-        .route(
-            "/api/containers/{id}/vulnerabilities",
-            web::get().to(vulnerabilities),
-        )
-        .route("/api/containers/{id}/scan", web::post().to(scan))
-        .route("/api/containers/{id}/sbom", web::get().to(sbom))
-        .route("/api/containers/{id}/logs", web::get().to(logs))
-        .route("/api/containers/{id}/start", web::post().to(start))
-        .route("/api/containers/{id}/stop", web::post().to(stop))
-        .route("/api/containers/{id}/restart", web::post().to(restart))
-        .route("/api/containers/{id}/preview", web::post().to(preview))
-        .route("/api/containers/{id}/backups", web::get().to(backups))
-        .route("/api/containers/{id}/rollback", web::post().to(rollback));
+    // One resource per path, so that a known path asked with another method answers 405 with
+    // `Allow` (actix's resource default) instead of falling through to the 404 of unknown routes.
+    cfg.service(web::resource("/api/containers").route(web::get().to(list)));
+    cfg.service(web::resource("/api/containers/").route(web::get().to(list)));
+    cfg.service(web::resource("/api/containers/watch").route(web::post().to(watch_all)));
+    cfg.service(
+        web::resource("/api/containers/{id}")
+            .route(web::get().to(get))
+            .route(web::delete().to(delete)),
+    );
+    cfg.service(web::resource("/api/containers/{id}/triggers").route(web::get().to(triggers)));
+    cfg.service(
+        web::resource("/api/containers/{id}/triggers/{kind}/{name}")
+            .route(web::post().to(run_trigger)),
+    );
+    cfg.service(
+        web::resource("/api/containers/{id}/triggers/{kind}/{name}/{agent}")
+            .route(web::post().to(run_trigger_agent)),
+    );
+    cfg.service(web::resource("/api/containers/{id}/watch").route(web::post().to(watch_one)));
+    cfg.service(web::resource("/api/containers/{id}/update").route(web::post().to(update)));
+    cfg.service(
+        web::resource("/api/containers/{id}/update-policy").route(web::patch().to(update_policy)),
+    );
+    cfg.service(
+        web::resource("/api/containers/{id}/vulnerabilities").route(web::get().to(vulnerabilities)),
+    );
+    cfg.service(web::resource("/api/containers/{id}/scan").route(web::post().to(scan)));
+    cfg.service(web::resource("/api/containers/{id}/sbom").route(web::get().to(sbom)));
+    cfg.service(web::resource("/api/containers/{id}/logs").route(web::get().to(logs)));
+    cfg.service(web::resource("/api/containers/{id}/start").route(web::post().to(start)));
+    cfg.service(web::resource("/api/containers/{id}/stop").route(web::post().to(stop)));
+    cfg.service(web::resource("/api/containers/{id}/restart").route(web::post().to(restart)));
+    cfg.service(web::resource("/api/containers/{id}/preview").route(web::post().to(preview)));
+    cfg.service(web::resource("/api/containers/{id}/backups").route(web::get().to(backups)));
+    cfg.service(web::resource("/api/containers/{id}/rollback").route(web::post().to(rollback)));
 }
 
 async fn find(state: &State, id: &str) -> ApiResult<Container> {
@@ -246,12 +249,21 @@ struct RollbackBody {
 async fn rollback(
     state: State,
     id: web::Path<String>,
-    body: Option<web::Json<RollbackBody>>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let container = find(&state, &id).await?;
     require_actions(&state)?;
+    // The body is optional, but a body that is there must say which backup: a malformed one is
+    // refused rather than read as "the newest backup", which would restore another image than
+    // the one asked for.
+    let backup_id = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<RollbackBody>(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+            .backup_id
+    };
     let updater = updater(&state, &container)?;
-    let backup_id = body.and_then(|b| b.into_inner().backup_id);
     let outcome = updater
         .rollback(&container.id, backup_id.as_deref(), "api")
         .await
