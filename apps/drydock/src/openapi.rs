@@ -539,13 +539,11 @@ const CONTAINER_SCHEMA: &str = r#"{
 }"#;
 
 /// `PATCH /update-policy`: a snooze needs `days` or `snoozeUntil`, not both; the other actions
-/// take neither (and ignore them).
+/// take neither (and ignore them if sent).
 const POLICY_SCHEMA: &str = r#"{
   "oneOf": [
     {"type": "object", "required": ["action"], "properties": {
-      "action": {"type": "string", "enum": ["skip-current", "clear-skips", "unsnooze", "clear"]},
-      "days": {"type": "integer", "minimum": 1, "maximum": 365},
-      "snoozeUntil": {"type": "string", "format": "date-time"}}},
+      "action": {"type": "string", "enum": ["skip-current", "clear-skips", "unsnooze", "clear"]}}},
     {"type": "object", "required": ["action", "days"], "properties": {
       "action": {"type": "string", "enum": ["snooze"]},
       "days": {"type": "integer", "minimum": 1, "maximum": 365}}},

@@ -304,8 +304,14 @@ async fn update_policy(
         "clear" => PolicyChange::Clear,
         "snooze" => match (body.days, body.snooze_until) {
             (Some(days), None) => {
+                // JSON has one number type: `7.0` is as whole a number as `7`.
                 let days = days
                     .as_u64()
+                    .or_else(|| {
+                        days.as_f64()
+                            .filter(|d| d.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(d))
+                            .map(|d| d as u64)
+                    })
                     .and_then(|d| u32::try_from(d).ok())
                     .ok_or_else(|| ApiError::bad_request("days must be a whole number of days"))?;
                 PolicyChange::SnoozeDays(days)
@@ -442,11 +448,11 @@ async fn logs(
     };
     let since = match query.since.as_deref() {
         None => None,
+        // A time past the end of every log is valid: it selects nothing.
         Some(s) => Some(
-            s.parse::<i64>()
-                .ok()
-                .filter(|s| *s >= 0)
-                .ok_or_else(|| ApiError::bad_request("since must be a Unix time in seconds"))?,
+            super::whole_number("since", s)
+                .map(|s| i64::try_from(s).unwrap_or(i64::MAX))
+                .map_err(|_| ApiError::bad_request("since must be a Unix time in seconds"))?,
         )
         .filter(|s| *s > 0),
     };

@@ -61,6 +61,18 @@ impl ResponseError for ApiError {
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
+/// A non-negative whole number from a query parameter. Any size is accepted: an offset or a time
+/// past every entry means "nothing", not a bad request, so a value too large for the machine
+/// saturates.
+pub(crate) fn whole_number(name: &str, value: &str) -> ApiResult<u64> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request(format!(
+            "{name} must be a whole number from 0"
+        )));
+    }
+    Ok(value.parse::<u64>().unwrap_or(u64::MAX))
+}
+
 /// Routes that answer without credentials, as the route table marks them: health checks, the
 /// app's identity (dashboards test connections with it) and the API description.
 fn is_public(path: &str) -> bool {

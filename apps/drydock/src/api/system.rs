@@ -42,8 +42,8 @@ async fn health(state: State) -> HttpResponse {
 /// The query of `GET /api/audit`.
 #[derive(Debug, serde::Deserialize)]
 struct AuditQuery {
-    offset: Option<usize>,
-    limit: Option<usize>,
+    offset: Option<String>,
+    limit: Option<String>,
     action: Option<String>,
     container: Option<String>,
 }
@@ -70,15 +70,26 @@ async fn audit(
                 .is_none_or(|c| *c == e.container_name)
     });
     let total = entries.len();
-    let offset = query.offset.unwrap_or(0);
-    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let offset = query
+        .offset
+        .as_deref()
+        .map(|v| super::whole_number("offset", v))
+        .transpose()?
+        .map_or(0, |v| usize::try_from(v).unwrap_or(usize::MAX));
+    let limit = query
+        .limit
+        .as_deref()
+        .map(|v| super::whole_number("limit", v))
+        .transpose()?
+        .map_or(50, |v| usize::try_from(v).unwrap_or(usize::MAX))
+        .clamp(1, 200);
     let data: Vec<_> = entries.into_iter().skip(offset).take(limit).collect();
     Ok(HttpResponse::Ok().json(json!({
         "data": data,
         "total": total,
         "limit": limit,
         "offset": offset,
-        "hasMore": offset + data.len() < total,
+        "hasMore": offset.saturating_add(data.len()) < total,
     })))
 }
 
