@@ -12,4 +12,6 @@
 mod api;
 mod crash;
 mod notify;
+mod schemathesis;
+mod security;
 mod server;
