@@ -6,7 +6,8 @@
 #       127.0.0.1:5001  htpasswd basic auth over TLS, certificate from a test CA
 #       127.0.0.1:5002  bearer-token auth; tokens come from an issuer the tests start on 127.0.0.1:5003
 #   - promtool (Debian's prometheus) and openapi-spec-validator (PyPI), to check /metrics and
-#     /api/openapi.json with tools drydock did not write; aiosmtpd (PyPI), a real SMTP server;
+#     /api/openapi.json with tools drydock did not write; schemathesis (PyPI, pinned), to fuzz
+#     the API from that document; aiosmtpd (PyPI), a real SMTP server;
 #     mosquitto, a real MQTT broker (tests start their own on free loopback ports)
 # Everything it makes lives under $DRYDOCK_TEST_ENV (default /tmp/drydock-test-env); tests read the
 # CA, the token signing key and the credentials from there. Safe to run again: what runs stays.
@@ -45,6 +46,15 @@ install_missing() {
         fi
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    # schemathesis fuzzes the API from its own OpenAPI document
+    # (apps/drydock/tests/e2e/schemathesis.rs). Pinned: its checks and its summary change between
+    # releases, and a new check must not fail a run nobody changed.
+    local schemathesis=4.32.5
+    if [ "$(python3 -c 'import schemathesis; print(schemathesis.__version__)' 2>/dev/null)" != "$schemathesis" ]; then
+        log "installing schemathesis $schemathesis"
+        python3 -m pip install -q "schemathesis==$schemathesis" >/dev/null 2>&1 ||
+            python3 -m pip install -q --break-system-packages "schemathesis==$schemathesis" >/dev/null
     fi
     # An independent OpenAPI validator, and a real SMTP server for the mail channel.
     for module in openapi_spec_validator:openapi-spec-validator aiosmtpd:aiosmtpd; do

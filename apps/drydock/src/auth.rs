@@ -96,8 +96,9 @@ pub(crate) enum Verdict {
     Allowed,
     /// 401.
     Denied,
-    /// 429: too many concurrent or failed attempts.
-    Throttled,
+    /// 429: too many concurrent or failed attempts; the client may retry after this long (the
+    /// rest of a lockout, or a second when checks are merely busy).
+    Throttled(Duration),
 }
 
 /// The authentication state of the server.
@@ -123,10 +124,12 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
+    /// Anonymous access holds only while no user is configured: a user means the API wants
+    /// credentials, whatever `DD_ANONYMOUS_AUTH_CONFIRM` says (drydock.md §11).
     pub(crate) fn new(users: Vec<BasicUser>, anonymous: bool) -> Self {
         Self {
+            anonymous: anonymous && users.is_empty(),
             users,
-            anonymous,
             verifying: Semaphore::new(2),
             failures: Mutex::new(HashMap::new()),
             accepted: Mutex::new(HashMap::new()),
@@ -156,11 +159,7 @@ impl Authenticator {
             };
         }
         let Some((user, password)) = authorization.and_then(parse_basic) else {
-            return if self.anonymous {
-                Verdict::Allowed
-            } else {
-                Verdict::Denied
-            };
+            return Verdict::Denied;
         };
         let fingerprint = fingerprint(authorization.unwrap_or_default());
         if let Some(at) = lock(&self.accepted).get(&fingerprint)
@@ -173,12 +172,12 @@ impl Authenticator {
             && count >= MAX_FAILURES
             && since.elapsed() < LOCKOUT
         {
-            return Verdict::Throttled;
+            return Verdict::Throttled(LOCKOUT.saturating_sub(since.elapsed()));
         }
         // Parallel first requests of one client wait their turn; a flood does not get through.
         let permit = tokio::time::timeout(Duration::from_secs(5), self.verifying.acquire()).await;
         let Ok(Ok(_permit)) = permit else {
-            return Verdict::Throttled;
+            return Verdict::Throttled(Duration::from_secs(1));
         };
         if lock(&self.accepted)
             .get(&fingerprint)
@@ -323,6 +322,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_configured_user_closes_anonymous_access() {
+        let hash = hash_password("right").unwrap();
+        let auth = Authenticator::new(vec![BasicUser::new("admin", &hash).unwrap()], true);
+        assert_eq!(auth.check(None, None).await, Verdict::Denied);
+        assert_eq!(auth.check(Some("Bearer x"), None).await, Verdict::Denied);
+        assert_eq!(
+            auth.check(Some(&basic("admin", "right")), None).await,
+            Verdict::Allowed
+        );
+    }
+
+    #[tokio::test]
     async fn repeated_failures_lock_the_address_out() {
         let hash = hash_password("right").unwrap();
         let auth = Authenticator::new(vec![BasicUser::new("admin", &hash).unwrap()], false);
@@ -333,9 +344,15 @@ mod tests {
                 Verdict::Denied
             );
         }
-        assert_eq!(
-            auth.check(Some(&basic("admin", "right")), Some(peer)).await,
-            Verdict::Throttled
+        let Verdict::Throttled(retry_after) =
+            auth.check(Some(&basic("admin", "right")), Some(peer)).await
+        else {
+            panic!("a locked-out address is throttled");
+        };
+        // The client is told to come back when the lockout ends, not in a second.
+        assert!(
+            retry_after > LOCKOUT - Duration::from_secs(60),
+            "{retry_after:?}"
         );
         let other: IpAddr = "127.0.0.10".parse().unwrap();
         assert_eq!(

@@ -111,6 +111,11 @@ impl AppState {
                 }
             });
         }
+        if config.anonymous && !config.users.is_empty() {
+            tracing::warn!(
+                "DD_ANONYMOUS_AUTH_CONFIRM is ignored: users are configured (DD_AUTH_BASIC_*), so every API request needs their credentials"
+            );
+        }
         let auth = Authenticator::new(config.users.clone(), config.anonymous);
         let pull_auth = crate::actions::registry_auth(config.registries.clone());
         let mut updaters = Vec::new();

@@ -36,7 +36,13 @@ pub struct UpdatePolicy {
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub maturity_mode: Option<MaturityMode>,
     /// How old a candidate must be, in days, in [`MaturityMode::Mature`] (default 7).
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "whole_days"
+        )
+    )]
     pub maturity_min_age_days: Option<u32>,
 }
 
@@ -106,6 +112,60 @@ impl fmt::Display for Suppression {
             Self::Maturing(at) => write!(f, "maturing until {}", at.to_rfc3339()),
         }
     }
+}
+
+/// A whole number of days, also when a JSON writer spells it `7.0` (JSON has one number type, and
+/// the API's schema says `integer`, which `7.0` is).
+#[cfg(feature = "serde")]
+fn whole_days<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::{Error, Unexpected, Visitor};
+
+    struct Days;
+    impl<'de> Visitor<'de> for Days {
+        type Value = Option<u32>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number of days")
+        }
+
+        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: serde::Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Self::Value, E> {
+            u32::try_from(v)
+                .map(Some)
+                .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+        }
+
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Self::Value, E> {
+            u32::try_from(v)
+                .map(Some)
+                .map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+        }
+
+        fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Ok(Some(v as u32))
+            } else {
+                Err(E::invalid_value(Unexpected::Float(v), &self))
+            }
+        }
+    }
+
+    deserializer.deserialize_option(Days)
 }
 
 impl UpdatePolicy {
@@ -478,5 +538,37 @@ mod tests {
             }
         }
         assert!("everything".parse::<Threshold>().is_err());
+    }
+
+    /// The API's schema says `integer`; JSON writers that spell a whole number `40.0` are right.
+    #[cfg(feature = "serde")]
+    #[test]
+    fn whole_days_read_in_any_json_spelling() {
+        let read = |json: &str| serde_json::from_str::<UpdatePolicy>(json);
+        assert_eq!(
+            read(r#"{"maturityMinAgeDays": 40}"#)
+                .unwrap()
+                .maturity_min_age_days,
+            Some(40)
+        );
+        assert_eq!(
+            read(r#"{"maturityMinAgeDays": 40.0}"#)
+                .unwrap()
+                .maturity_min_age_days,
+            Some(40)
+        );
+        assert_eq!(
+            read(r#"{"maturityMinAgeDays": null}"#)
+                .unwrap()
+                .maturity_min_age_days,
+            None
+        );
+        assert_eq!(read("{}").unwrap().maturity_min_age_days, None);
+        for bad in ["40.5", "-1", "4294967296", "\"7\""] {
+            assert!(
+                read(&format!(r#"{{"maturityMinAgeDays": {bad}}}"#)).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

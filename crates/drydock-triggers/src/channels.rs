@@ -179,7 +179,8 @@ impl Channel {
             || (webhook && key == "URL")
     }
 
-    /// The configuration with secrets masked.
+    /// The configuration with secrets masked, including a password inside a URL
+    /// (`https://user:password@ntfy.example/`).
     pub fn masked(&self) -> BTreeMap<String, String> {
         self.keys
             .iter()
@@ -189,7 +190,7 @@ impl Channel {
                     if self.is_secret(k) {
                         "[REDACTED]".into()
                     } else {
-                        v.clone()
+                        mask_url_password(v)
                     },
                 )
             })
@@ -555,6 +556,24 @@ fn base64_encode(input: &[u8]) -> String {
     out
 }
 
+/// `value` with the password of a URL's user information replaced by `[REDACTED]`; any other
+/// value as it is.
+pub fn mask_url_password(value: &str) -> String {
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return value.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    // The last `@` ends the user information: a password may itself contain `@`.
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return value.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:[REDACTED]@{host}{path}"),
+        None => value.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -593,5 +612,36 @@ mod tests {
         .unwrap();
         assert_eq!(channel.masked()["auth_token"], "[REDACTED]");
         assert_eq!(channel.masked()["topic"], "t");
+    }
+    #[test]
+    fn passwords_inside_urls_are_masked() {
+        assert_eq!(
+            mask_url_password("https://bob:s3cr@t@ntfy.example:8443/topic?x=1"),
+            "https://bob:[REDACTED]@ntfy.example:8443/topic?x=1"
+        );
+        assert_eq!(
+            mask_url_password("https://bob@ntfy.example/"),
+            "https://bob@ntfy.example/"
+        );
+        assert_eq!(
+            mask_url_password("https://ntfy.example/a@b"),
+            "https://ntfy.example/a@b"
+        );
+        assert_eq!(mask_url_password("updates"), "updates");
+        let channel = Channel::new(
+            ChannelKind::Ntfy,
+            [
+                (
+                    "URL".to_owned(),
+                    "http://watcher:hunter2@127.0.0.1:9/".to_owned(),
+                ),
+                ("TOPIC".to_owned(), "updates".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+        )
+        .unwrap();
+        let masked = channel.masked();
+        assert_eq!(masked["url"], "http://watcher:[REDACTED]@127.0.0.1:9/");
     }
 }

@@ -90,15 +90,55 @@ pub async fn check(
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned();
-    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((lookup.as_str(), port))
+    let address = resolve_checked(&host, &lookup, port, allow_metadata).await?;
+    Ok((lookup, address))
+}
+
+/// Checks a bare host name or address (SMTP's `HOST`, an MQTT broker) the way [`check`] checks a
+/// URL's host: numeric spellings are read as a browser reads them (`2852039166`, `0xa9fea9fe` and
+/// `0251.0376.0251.0376` are all 169.254.169.254), then every resolved address is checked.
+/// Returns the address to connect to.
+pub async fn check_host(
+    host: &str,
+    port: u16,
+    allow_metadata: bool,
+) -> Result<SocketAddr, EgressError> {
+    let bare = host.trim().trim_start_matches('[').trim_end_matches(']');
+    let spelled = if bare.contains(':') {
+        format!("[{bare}]")
+    } else {
+        bare.to_owned()
+    };
+    let url =
+        reqwest::Url::parse(&format!("http://{spelled}/")).map_err(|_| EgressError::BadUrl {
+            url: host.to_owned(),
+        })?;
+    let normalised = url
+        .host_str()
+        .ok_or_else(|| EgressError::BadUrl {
+            url: host.to_owned(),
+        })?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    resolve_checked(host, &normalised, port, allow_metadata).await
+}
+
+async fn resolve_checked(
+    host: &str,
+    lookup: &str,
+    port: u16,
+    allow_metadata: bool,
+) -> Result<SocketAddr, EgressError> {
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((lookup, port))
         .await
         .map_err(|e| EgressError::Unresolvable {
-            host: host.clone(),
+            host: host.to_owned(),
             reason: e.to_string(),
         })?
         .collect();
     let first = *addresses.first().ok_or_else(|| EgressError::Unresolvable {
-        host: host.clone(),
+        host: host.to_owned(),
         reason: "no address".into(),
     })?;
     if !allow_metadata
@@ -107,9 +147,26 @@ pub async fn check(
             .map(SocketAddr::ip)
             .find(|ip| is_forbidden(*ip))
     {
-        return Err(EgressError::Forbidden { host, address });
+        return Err(EgressError::Forbidden {
+            host: host.to_owned(),
+            address,
+        });
     }
-    Ok((lookup, first))
+    Ok(first)
+}
+
+/// A refused destination is final; a name that does not resolve now may resolve later.
+pub(crate) fn notify_error(trigger: &str, error: EgressError) -> drydock_core::ports::NotifyError {
+    match error {
+        EgressError::Unresolvable { .. } => drydock_core::ports::NotifyError::Unavailable {
+            trigger: trigger.to_owned(),
+            reason: error.to_string(),
+        },
+        other => drydock_core::ports::NotifyError::Refused {
+            trigger: trigger.to_owned(),
+            reason: other.to_string(),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -138,6 +195,54 @@ mod tests {
             "8.8.8.8",
         ] {
             assert!(!is_forbidden(address.parse().unwrap()), "{address}");
+        }
+    }
+
+    #[tokio::test]
+    async fn bare_hosts_in_every_numeric_spelling() {
+        for host in [
+            "169.254.169.254",
+            "2852039166",
+            "0xa9fea9fe",
+            "0251.0376.0251.0376",
+            "169.254.43518",
+            "::ffff:169.254.169.254",
+            "[::ffff:169.254.169.254]",
+            "fe80::1",
+            "[fd00:ec2::254]",
+            "100.100.100.200",
+        ] {
+            assert!(
+                matches!(
+                    check_host(host, 25, false).await,
+                    Err(EgressError::Forbidden { .. })
+                ),
+                "{host}"
+            );
+        }
+        let allowed = check_host("169.254.169.254", 25, true).await.unwrap();
+        assert_eq!(allowed.ip(), IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)));
+        let loopback = check_host("127.0.0.1", 1883, false).await.unwrap();
+        assert_eq!(loopback.port(), 1883);
+        assert!(check_host("::1", 25, false).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn urls_in_every_numeric_spelling() {
+        for url in [
+            "http://2852039166/",
+            "http://0xa9fea9fe/",
+            "http://0251.0376.0251.0376/",
+            "http://169.254.43518/",
+            "http://[::ffff:169.254.169.254]/",
+            "http://[::169.254.169.254]/",
+            "http://[fe80::1]/",
+        ] {
+            let url = reqwest::Url::parse(url).unwrap();
+            assert!(
+                matches!(check(&url, false).await, Err(EgressError::Forbidden { .. })),
+                "{url}"
+            );
         }
     }
 

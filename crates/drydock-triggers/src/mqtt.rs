@@ -1,6 +1,7 @@
 //! The MQTT channel (rumqttc): each container's state, flattened to snake_case keys as drydock and
 //! What's Up Docker publish it, retained on `<TOPIC>/<watcher>/<name>`; with `HASS_ENABLED`,
-//! Home Assistant discovery of an `update` entity per container.
+//! Home Assistant discovery of an `update` entity per container. `ALLOWMETADATA` opts in to a
+//! link-local or cloud-metadata broker, as for the HTTP channels.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Compat;
 use crate::channels::ChannelConfigError;
+use crate::egress;
 
 /// A [`Notifier`] publishing to an MQTT broker.
 pub struct MqttNotifier {
@@ -24,6 +26,8 @@ pub struct MqttNotifier {
     credentials: Option<(String, String)>,
     hass: Option<String>,
     compat: Compat,
+    /// `ALLOWMETADATA`: the egress guard's opt-in, as for the HTTP channels.
+    allow_metadata: bool,
     /// One connection at a time: brokers drop a session when another connects with its client
     /// id, so concurrent publications would knock each other out.
     connection: tokio::sync::Mutex<()>,
@@ -103,6 +107,7 @@ impl MqttNotifier {
             hass: (flag("HASS_ENABLED") || flag("HASS_DISCOVERY"))
                 .then(|| get("HASS_PREFIX").unwrap_or_else(|| "homeassistant".into())),
             compat,
+            allow_metadata: flag("ALLOWMETADATA"),
             connection: tokio::sync::Mutex::new(()),
         })
     }
@@ -246,8 +251,19 @@ impl Notifier for MqttNotifier {
         if messages.is_empty() {
             return Ok(());
         }
+        // The egress guard, as for the HTTP channels: the broker must not be a link-local or
+        // cloud-metadata address. Without TLS the connection goes to the address checked; with
+        // TLS to the host name, which the certificate is verified against.
+        let address = egress::check_host(&self.host, self.port, self.allow_metadata)
+            .await
+            .map_err(|e| egress::notify_error(&self.id, e))?;
+        let broker = if self.tls {
+            self.host.clone()
+        } else {
+            address.ip().to_string()
+        };
         let _one_at_a_time = self.connection.lock().await;
-        let mut options = MqttOptions::new(self.client_id.clone(), self.host.clone(), self.port);
+        let mut options = MqttOptions::new(self.client_id.clone(), broker, self.port);
         options.set_keep_alive(Duration::from_secs(30));
         if let Some((user, password)) = &self.credentials {
             options.set_credentials(user.clone(), password.clone());

@@ -1,5 +1,6 @@
 //! The SMTP channel (lettre): `HOST`, `PORT`, `USER`, `PASS`, `FROM`, `TO` (comma-separated),
-//! `TLS_ENABLED` (implicit TLS; otherwise STARTTLS when the server offers it), `TLS_VERIFY`.
+//! `TLS_ENABLED` (implicit TLS; otherwise STARTTLS when the server offers it), `TLS_VERIFY`,
+//! `ALLOWMETADATA` (the egress guard's opt-in, as for the HTTP channels).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::channels::ChannelConfigError;
+use crate::egress;
 
 /// A [`Notifier`] sending mail.
 pub struct SmtpNotifier {
@@ -22,6 +24,7 @@ pub struct SmtpNotifier {
     to: Vec<Mailbox>,
     implicit_tls: bool,
     verify: bool,
+    allow_metadata: bool,
 }
 
 impl std::fmt::Debug for SmtpNotifier {
@@ -79,6 +82,7 @@ impl SmtpNotifier {
             to,
             implicit_tls: flag("TLS_ENABLED", false)?,
             verify: flag("TLS_VERIFY", true)?,
+            allow_metadata: flag("ALLOWMETADATA", false)?,
         })
     }
 
@@ -124,6 +128,12 @@ impl Notifier for SmtpNotifier {
         let message = message
             .body(notification.body.clone())
             .map_err(|e| refused(format!("message: {e}")))?;
+        // The egress guard, as for the HTTP channels: the server must not be a link-local or
+        // cloud-metadata address. The connection goes to the address checked; TLS still verifies
+        // the configured host name.
+        let address = egress::check_host(&self.host, self.port, self.allow_metadata)
+            .await
+            .map_err(|e| egress::notify_error(&self.id, e))?;
         let parameters = TlsParameters::builder(self.host.clone())
             .dangerous_accept_invalid_certs(!self.verify)
             .build()
@@ -134,8 +144,8 @@ impl Notifier for SmtpNotifier {
             Tls::Opportunistic(parameters)
         };
         let mut transport =
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.host.clone())
-                .port(self.port)
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(address.ip().to_string())
+                .port(address.port())
                 .tls(tls)
                 .timeout(Some(std::time::Duration::from_secs(30)));
         if let Some((user, pass)) = &self.credentials {

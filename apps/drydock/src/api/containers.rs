@@ -16,39 +16,42 @@ use serde_json::json;
 use super::{ApiError, ApiResult, State};
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/containers", web::get().to(list))
-        .route("/api/containers/", web::get().to(list))
-        .route("/api/containers/watch", web::post().to(watch_all))
-        .route("/api/containers/{id}", web::get().to(get))
-        .route("/api/containers/{id}", web::delete().to(delete))
-        .route("/api/containers/{id}/triggers", web::get().to(triggers))
-        .route(
-            "/api/containers/{id}/triggers/{kind}/{name}",
-            web::post().to(run_trigger),
-        )
-        .route(
-            "/api/containers/{id}/triggers/{kind}/{name}/{agent}",
-            web::post().to(run_trigger_agent),
-        )
-        .route("/api/containers/{id}/watch", web::post().to(watch_one))
-        .route("/api/containers/{id}/update", web::post().to(update))
-        .route(
-            "/api/containers/{id}/update-policy",
-            web::patch().to(update_policy),
-        )
-        .route(
-            "/api/containers/{id}/vulnerabilities",
-            web::get().to(vulnerabilities),
-        )
-        .route("/api/containers/{id}/scan", web::post().to(scan))
-        .route("/api/containers/{id}/sbom", web::get().to(sbom))
-        .route("/api/containers/{id}/logs", web::get().to(logs))
-        .route("/api/containers/{id}/start", web::post().to(start))
-        .route("/api/containers/{id}/stop", web::post().to(stop))
-        .route("/api/containers/{id}/restart", web::post().to(restart))
-        .route("/api/containers/{id}/preview", web::post().to(preview))
-        .route("/api/containers/{id}/backups", web::get().to(backups))
-        .route("/api/containers/{id}/rollback", web::post().to(rollback));
+    // One resource per path, so that a known path asked with another method answers 405 with
+    // `Allow` (actix's resource default) instead of falling through to the 404 of unknown routes.
+    cfg.service(web::resource("/api/containers").route(web::get().to(list)));
+    cfg.service(web::resource("/api/containers/").route(web::get().to(list)));
+    cfg.service(web::resource("/api/containers/watch").route(web::post().to(watch_all)));
+    cfg.service(
+        web::resource("/api/containers/{id}")
+            .route(web::get().to(get))
+            .route(web::delete().to(delete)),
+    );
+    cfg.service(web::resource("/api/containers/{id}/triggers").route(web::get().to(triggers)));
+    cfg.service(
+        web::resource("/api/containers/{id}/triggers/{kind}/{name}")
+            .route(web::post().to(run_trigger)),
+    );
+    cfg.service(
+        web::resource("/api/containers/{id}/triggers/{kind}/{name}/{agent}")
+            .route(web::post().to(run_trigger_agent)),
+    );
+    cfg.service(web::resource("/api/containers/{id}/watch").route(web::post().to(watch_one)));
+    cfg.service(web::resource("/api/containers/{id}/update").route(web::post().to(update)));
+    cfg.service(
+        web::resource("/api/containers/{id}/update-policy").route(web::patch().to(update_policy)),
+    );
+    cfg.service(
+        web::resource("/api/containers/{id}/vulnerabilities").route(web::get().to(vulnerabilities)),
+    );
+    cfg.service(web::resource("/api/containers/{id}/scan").route(web::post().to(scan)));
+    cfg.service(web::resource("/api/containers/{id}/sbom").route(web::get().to(sbom)));
+    cfg.service(web::resource("/api/containers/{id}/logs").route(web::get().to(logs)));
+    cfg.service(web::resource("/api/containers/{id}/start").route(web::post().to(start)));
+    cfg.service(web::resource("/api/containers/{id}/stop").route(web::post().to(stop)));
+    cfg.service(web::resource("/api/containers/{id}/restart").route(web::post().to(restart)));
+    cfg.service(web::resource("/api/containers/{id}/preview").route(web::post().to(preview)));
+    cfg.service(web::resource("/api/containers/{id}/backups").route(web::get().to(backups)));
+    cfg.service(web::resource("/api/containers/{id}/rollback").route(web::post().to(rollback)));
 }
 
 async fn find(state: &State, id: &str) -> ApiResult<Container> {
@@ -279,12 +282,21 @@ struct RollbackBody {
 async fn rollback(
     state: State,
     id: web::Path<String>,
-    body: Option<web::Json<RollbackBody>>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let container = find(&state, &id).await?;
     require_actions(&state)?;
+    // The body is optional, but a body that is there must say which backup: a malformed one is
+    // refused rather than read as "the newest backup", which would restore another image than
+    // the one asked for.
+    let backup_id = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<RollbackBody>(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+            .backup_id
+    };
     let updater = updater(&state, &container)?;
-    let backup_id = body.and_then(|b| b.into_inner().backup_id);
     let outcome = updater
         .rollback(&container.id, backup_id.as_deref(), "api")
         .await
@@ -321,8 +333,16 @@ impl PolicyBody {
             "clear" => PolicyChange::Clear,
             "snooze" => match (self.days, self.snooze_until) {
                 (Some(days), None) => {
+                    // JSON has one number type: `7.0` is as whole a number as `7`.
                     let days = days
                         .as_u64()
+                        .or_else(|| {
+                            days.as_f64()
+                                .filter(|d| {
+                                    d.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(d)
+                                })
+                                .map(|d| d as u64)
+                        })
                         .and_then(|d| u32::try_from(d).ok())
                         .ok_or_else(|| {
                             ApiError::bad_request("days must be a whole number of days")
@@ -488,11 +508,11 @@ async fn logs(
     };
     let since = match query.since.as_deref() {
         None => None,
+        // A time past the end of every log is valid: it selects nothing.
         Some(s) => Some(
-            s.parse::<i64>()
-                .ok()
-                .filter(|s| *s >= 0)
-                .ok_or_else(|| ApiError::bad_request("since must be a Unix time in seconds"))?,
+            super::whole_number("since", s)
+                .map(|s| i64::try_from(s).unwrap_or(i64::MAX))
+                .map_err(|_| ApiError::bad_request("since must be a Unix time in seconds"))?,
         )
         .filter(|s| *s > 0),
     };

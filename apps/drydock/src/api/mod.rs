@@ -92,10 +92,24 @@ impl ResponseError for ApiError {
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
-/// Routes that answer without credentials: health checks, the app's identity (dashboards test
-/// connections with it) and the API description.
+/// A non-negative whole number from a query parameter. Any size is accepted: an offset or a time
+/// past every entry means "nothing", not a bad request, so a value too large for the machine
+/// saturates.
+pub(crate) fn whole_number(name: &str, value: &str) -> ApiResult<u64> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request(format!(
+            "{name} must be a whole number from 0"
+        )));
+    }
+    Ok(value.parse::<u64>().unwrap_or(u64::MAX))
+}
+
+/// Routes that answer without credentials, as the route table marks them: health checks, the
+/// app's identity (dashboards test connections with it) and the API description.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/health" | "/api/app" | "/api/openapi.json")
+    crate::openapi::ROUTES
+        .iter()
+        .any(|route| route.public && route.path == path)
 }
 
 /// Authentication (fail-closed), CORS pre-flights before it, and CORS headers after it.
@@ -143,16 +157,45 @@ async fn guard(
                     .json(serde_json::json!({ "error": message }));
                 return Ok(with_cors(req.into_response(response), origin.as_deref()));
             }
-            Verdict::Throttled => {
+            Verdict::Throttled(retry_after) => {
+                let seconds = retry_after.as_secs().max(1).to_string();
                 let response = HttpResponse::TooManyRequests()
-                    .insert_header((header::RETRY_AFTER, "1"))
+                    .insert_header((header::RETRY_AFTER, seconds))
                     .json(serde_json::json!({ "error": "too many login attempts; retry later" }));
                 return Ok(with_cors(req.into_response(response), origin.as_deref()));
             }
         }
     }
     let response = next.call(req).await?.map_into_boxed_body();
-    Ok(with_cors(response, origin.as_deref()))
+    Ok(with_cors(
+        json_method_not_allowed(response),
+        origin.as_deref(),
+    ))
+}
+
+/// actix answers a known path asked with another method with an empty 405; every other error of
+/// the API is JSON, so this one is too (its `Allow` header kept).
+fn json_method_not_allowed(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return response;
+    }
+    let (request, old) = response.into_parts();
+    let mut answer = HttpResponse::MethodNotAllowed();
+    if let Some(allow) = old.headers().get(header::ALLOW) {
+        answer.insert_header((header::ALLOW, allow.clone()));
+    }
+    let allowed = old
+        .headers()
+        .get(header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    ServiceResponse::new(
+        request,
+        answer.json(serde_json::json!({
+            "error": format!("Method not allowed; this route accepts: {allowed}")
+        })),
+    )
 }
 
 fn with_cors(

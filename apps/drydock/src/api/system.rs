@@ -13,20 +13,22 @@ use tokio::sync::broadcast;
 use super::{ApiError, ApiResult, State};
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health))
-        .route("/api/app", web::get().to(app))
-        .route("/api/watchers", web::get().to(watchers))
-        .route("/api/registries", web::get().to(registries))
-        .route("/api/triggers", web::get().to(triggers))
-        .route("/api/triggers/{type}/{name}", web::post().to(test_trigger))
-        .route("/api/store", web::get().to(store))
-        .route("/api/notifications/outbox", web::get().to(outbox))
-        .route("/api/audit", web::get().to(audit))
-        .route("/api/update-operations", web::get().to(operations))
-        .route("/api/log", web::get().to(log))
-        .route("/api/events", web::get().to(events))
-        .route("/api/openapi.json", web::get().to(openapi))
-        .route("/metrics", web::get().to(metrics));
+    // One resource per path, so that a known path asked with another method answers 405 with
+    // `Allow` (actix's resource default) instead of falling through to the 404 of unknown routes.
+    cfg.service(web::resource("/health").route(web::get().to(health)));
+    cfg.service(web::resource("/api/app").route(web::get().to(app)));
+    cfg.service(web::resource("/api/watchers").route(web::get().to(watchers)));
+    cfg.service(web::resource("/api/registries").route(web::get().to(registries)));
+    cfg.service(web::resource("/api/triggers").route(web::get().to(triggers)));
+    cfg.service(web::resource("/api/triggers/{type}/{name}").route(web::post().to(test_trigger)));
+    cfg.service(web::resource("/api/store").route(web::get().to(store)));
+    cfg.service(web::resource("/api/notifications/outbox").route(web::get().to(outbox)));
+    cfg.service(web::resource("/api/audit").route(web::get().to(audit)));
+    cfg.service(web::resource("/api/update-operations").route(web::get().to(operations)));
+    cfg.service(web::resource("/api/log").route(web::get().to(log)));
+    cfg.service(web::resource("/api/events").route(web::get().to(events)));
+    cfg.service(web::resource("/api/openapi.json").route(web::get().to(openapi)));
+    cfg.service(web::resource("/metrics").route(web::get().to(metrics)));
 }
 
 async fn health(state: State) -> HttpResponse {
@@ -40,8 +42,8 @@ async fn health(state: State) -> HttpResponse {
 /// The query of `GET /api/audit`.
 #[derive(Debug, serde::Deserialize)]
 struct AuditQuery {
-    offset: Option<usize>,
-    limit: Option<usize>,
+    offset: Option<String>,
+    limit: Option<String>,
     action: Option<String>,
     container: Option<String>,
 }
@@ -64,15 +66,26 @@ async fn audit(
                 .is_none_or(|c| *c == e.container_name)
     });
     let total = entries.len();
-    let offset = query.offset.unwrap_or(0);
-    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let offset = query
+        .offset
+        .as_deref()
+        .map(|v| super::whole_number("offset", v))
+        .transpose()?
+        .map_or(0, |v| usize::try_from(v).unwrap_or(usize::MAX));
+    let limit = query
+        .limit
+        .as_deref()
+        .map(|v| super::whole_number("limit", v))
+        .transpose()?
+        .map_or(50, |v| usize::try_from(v).unwrap_or(usize::MAX))
+        .clamp(1, 200);
     let data: Vec<_> = entries.into_iter().skip(offset).take(limit).collect();
     Ok(HttpResponse::Ok().json(json!({
         "data": data,
         "total": total,
         "limit": limit,
         "offset": offset,
-        "hasMore": offset + data.len() < total,
+        "hasMore": offset.saturating_add(data.len()) < total,
     })))
 }
 

@@ -13,5 +13,7 @@ mod api;
 mod crash;
 mod disk;
 mod notify;
+mod schemathesis;
+mod security;
 mod seeded;
 mod server;
