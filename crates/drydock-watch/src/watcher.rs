@@ -488,7 +488,7 @@ impl Watcher {
             let tags = registry
                 .list_tags(&lookup)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| format!("tag list of {}: {e}", lookup.repository()))?;
             select(&resolved.tag, &tags, &rules)
         } else {
             select::<String>(&resolved.tag, &[], &rules)
@@ -498,7 +498,9 @@ impl Watcher {
                 registry
                     .manifest_digest(&lookup, &resolved.tag)
                     .await
-                    .map_err(|e| e.to_string())?,
+                    .map_err(|e| {
+                        format!("digest of {}:{}: {e}", lookup.repository(), resolved.tag)
+                    })?,
             )
         } else {
             None
@@ -565,12 +567,16 @@ impl Watcher {
                 let platform = container.image.platform();
                 let theirs = registry.platform_manifest(lookup, remote, &platform).await;
                 let ours = registry.platform_manifest(lookup, local, &platform).await;
+                let manifest_error = |digest: &str, e: RegistryError| {
+                    format!("manifest {digest} of {}: {e}", lookup.repository())
+                };
                 let same = match (theirs, ours) {
                     (Ok(theirs), Ok(ours)) => theirs.digest == ours.digest,
                     // The old manifest may be gone from the registry: the image changed.
                     (Ok(_), Err(RegistryError::NotFound { .. })) => false,
                     // Anything else (a rate limit, a timeout) proves nothing: no verdict, no memo.
-                    (Err(e), _) | (_, Err(e)) => return Err(e.to_string()),
+                    (Err(e), _) => return Err(manifest_error(remote, e)),
+                    (_, Err(e)) => return Err(manifest_error(local, e)),
                 };
                 lock(&self.digests).insert(key, (remote.to_owned(), same));
                 same
