@@ -135,7 +135,7 @@ impl ClientOptions {
                 .parse::<u64>()
                 .ok()
                 .filter(|ms| (1..=3_600_000).contains(ms))
-                .ok_or_else(|| OptionsError::Invalid {
+                .ok_or(OptionsError::Invalid {
                     variable,
                     value,
                     accepted: "milliseconds from 1 to 3600000",

@@ -888,45 +888,52 @@ async fn send<S: AsyncWrite + Unpin>(
 }
 
 /// Streams a tag list of `bytes` bytes, chunked; returns the body bytes the connection took.
+/// One 64 KiB chunk of tags is made once and sent again and again (a client sees repeated tags),
+/// and the task yields between chunks: the proxy's other connections must not wait for a client
+/// that reads fast.
 async fn huge_tag_list<S: AsyncWrite + Unpin>(
     stream: &mut S,
     repository: &str,
     bytes: usize,
 ) -> u64 {
+    const CHUNK: usize = 64 * 1024;
     let head =
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
     if stream.write_all(head.as_bytes()).await.is_err() {
         return 0;
     }
-    let opening = format!(r#"{{"name":"{repository}","tags":["#);
-    let mut sent = 0u64;
-    let mut written = 0usize;
-    let mut tag = 0u64;
-    let mut chunk = opening.into_bytes();
-    let closing = b"\"end\"]}";
-    while written < bytes {
-        while chunk.len() < 64 * 1024 && written + chunk.len() + closing.len() < bytes {
-            chunk.extend_from_slice(format!("\"tag-{tag:012}\",").as_bytes());
-            tag += 1;
-        }
-        if written + chunk.len() + closing.len() >= bytes {
-            chunk.extend_from_slice(closing);
-        }
-        let framed = [
-            format!("{:x}\r\n", chunk.len()).into_bytes(),
-            chunk.clone(),
+    let mut tags = Vec::with_capacity(CHUNK + 32);
+    let mut n = 0u64;
+    while tags.len() < CHUNK {
+        tags.extend_from_slice(format!("\"tag-{n:012}\",").as_bytes());
+        n += 1;
+    }
+    let frame = |data: &[u8]| {
+        [
+            format!("{:x}\r\n", data.len()).into_bytes(),
+            data.to_vec(),
             b"\r\n".to_vec(),
         ]
-        .concat();
-        if stream.write_all(&framed).await.is_err() {
+        .concat()
+    };
+    let opening = frame(format!(r#"{{"name":"{repository}","tags":["#).as_bytes());
+    let middle = frame(&tags);
+    let closing = frame(b"\"end\"]}");
+    if stream.write_all(&opening).await.is_err() {
+        return 0;
+    }
+    let mut sent = 0u64;
+    while sent as usize + tags.len() < bytes {
+        if stream.write_all(&middle).await.is_err() {
             return sent;
         }
-        written += chunk.len();
-        sent += chunk.len() as u64;
-        chunk.clear();
+        sent += tags.len() as u64;
+        tokio::task::yield_now().await;
     }
-    let _ = stream.write_all(b"0\r\n\r\n").await;
-    let _ = stream.flush().await;
+    if stream.write_all(&closing).await.is_ok() {
+        let _ = stream.write_all(b"0\r\n\r\n").await;
+        let _ = stream.flush().await;
+    }
     sent
 }
 
@@ -1048,12 +1055,14 @@ async fn forward(shared: &Shared, request: &Request) -> Result<Response, String>
             None => rest.to_vec(),
         }
     };
+    let head_request = request.method.eq_ignore_ascii_case("HEAD");
     headers.retain(|(n, _)| {
-        !["connection", "keep-alive", "transfer-encoding"]
+        let hop = ["connection", "keep-alive", "transfer-encoding"]
             .iter()
-            .any(|h| n.eq_ignore_ascii_case(h))
-            && !(n.eq_ignore_ascii_case("content-length")
-                && !request.method.eq_ignore_ascii_case("HEAD"))
+            .any(|h| n.eq_ignore_ascii_case(h));
+        // The proxy sets its own length, except on HEAD, whose length announces the GET's.
+        let length = n.eq_ignore_ascii_case("content-length");
+        !hop && (!length || head_request)
     });
     Ok(Response {
         status,

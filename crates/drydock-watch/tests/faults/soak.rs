@@ -29,8 +29,9 @@ use crate::support::{
 };
 
 /// The request timeout of the soak's client (`DD_OUTBOUND_HTTP_TIMEOUT_MS`): short, so that
-/// hanging and trickling modes cost little.
-const TIMEOUT_MS: u64 = 300;
+/// hanging and trickling modes cost little, yet long enough for a loaded 2-core machine to
+/// answer the unaffected requests of a 200-container cycle in time.
+const TIMEOUT_MS: u64 = 800;
 
 /// What the containers a fault reaches must show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
