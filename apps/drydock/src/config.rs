@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use drydock_docker::ConnectionConfig;
+use drydock_registry::ClientOptions;
 use drydock_registry::providers::{Provider, providers_from_env, resolve_file_variables};
 use drydock_watch::WatcherSettings;
 
@@ -38,6 +39,8 @@ pub(crate) struct Config {
     pub(crate) compat: drydock_triggers::Compat,
     pub(crate) watchers: Vec<(WatcherSettings, ConnectionConfig)>,
     pub(crate) registries: Vec<Provider>,
+    /// The registry client's settings (`DD_OUTBOUND_HTTP_TIMEOUT_MS`).
+    pub(crate) registry_options: ClientOptions,
     pub(crate) triggers: std::sync::Arc<Vec<crate::triggers::Trigger>>,
     /// Variables read, with secrets masked, for `/api/server`-style answers.
     pub(crate) actions: Vec<drydock_actions::ActionSettings>,
@@ -70,6 +73,10 @@ const SERVER_KEYS: &[(&str, &str)] = &[
     ("DD_PUBLIC_URL", "a URL"),
     ("DD_SERVER_NAME", "a name"),
     ("DD_HOOKS_ENABLED", "true or false (default false)"),
+    (
+        "DD_OUTBOUND_HTTP_TIMEOUT_MS",
+        "milliseconds one registry request may take, body included (default 30000)",
+    ),
     (
         "DD_COMPAT",
         "wud or drydock (default): whose names /metrics and MQTT triggers use",
@@ -260,6 +267,7 @@ impl Config {
             Some(other) => bail!("DD_COMPAT=`{other}` is invalid: expected wud or drydock"),
         };
         let registries = providers_from_env(&env)?;
+        let registry_options = ClientOptions::from_env(&env)?;
         let (triggers, notices) = crate::triggers::from_env(&env, compat)?;
         let actions = crate::actions::settings_from_env(&env)?;
         ignored.extend(notices);
@@ -283,6 +291,7 @@ impl Config {
             compat,
             watchers,
             registries,
+            registry_options,
             triggers: std::sync::Arc::new(triggers),
             actions,
             ignored,
@@ -323,6 +332,25 @@ mod tests {
     }
 
     #[test]
+    fn the_outbound_timeout_reaches_the_registry_client() {
+        let c = Config::from_env(env(&[("DD_OUTBOUND_HTTP_TIMEOUT_MS", "2500")])).unwrap();
+        assert_eq!(
+            c.registry_options.request_timeout,
+            std::time::Duration::from_millis(2500)
+        );
+        let c = Config::from_env(env(&[("WUD_OUTBOUND_HTTP_TIMEOUT_MS", "4000")])).unwrap();
+        assert_eq!(
+            c.registry_options.request_timeout,
+            std::time::Duration::from_secs(4)
+        );
+        let default = Config::from_env(env(&[])).unwrap();
+        assert_eq!(
+            default.registry_options.request_timeout,
+            std::time::Duration::from_secs(30)
+        );
+    }
+
+    #[test]
     fn unknown_and_invalid_variables_stop_start_up_naming_them() {
         for (key, value, mention) in [
             ("DD_SERVER_PROT", "3000", "DD_SERVER_PROT"),
@@ -330,6 +358,11 @@ mod tests {
             ("DD_SERVER_PORT", "70000", "DD_SERVER_PORT"),
             ("DD_LOG_LEVEL", "loud", "DD_LOG_LEVEL"),
             ("DD_LOG_FORMAT", "xml", "DD_LOG_FORMAT"),
+            (
+                "DD_OUTBOUND_HTTP_TIMEOUT_MS",
+                "30s",
+                "DD_OUTBOUND_HTTP_TIMEOUT_MS",
+            ),
             ("DD_COMPAT", "wud8", "DD_COMPAT"),
             (
                 "DD_SERVER_FEATURE_DELETE",

@@ -11,7 +11,7 @@ use drydock_core::model::Container;
 use drydock_core::operation::AuditStatus;
 use drydock_core::ports::{Clock, ContainerRuntime, Store, StoreError};
 use drydock_docker::DockerRuntime;
-use drydock_registry::{ClientOptions, RegistryClient};
+use drydock_registry::RegistryClient;
 use drydock_testkit::SystemClock;
 use drydock_watch::{WatchError, WatchEvent, Watcher};
 use tokio::sync::broadcast;
@@ -69,7 +69,7 @@ impl AppState {
         let (store, container_list) = crate::api::list_cache::counting(store);
         let registry = Arc::new(RegistryClient::new(
             config.registries.clone(),
-            ClientOptions::default(),
+            config.registry_options.clone(),
         ));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut watchers = Vec::new();

@@ -10,7 +10,7 @@
 //! concurrency limit, a token bucket, a `Retry-After` gate, the authentication challenge learned
 //! from the first `401`, and a token cache keyed by scope.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -64,6 +64,9 @@ pub struct ClientOptions {
     pub self_hosted_rate: Rate,
     /// Retries after a `429`, `503`, server error or connection failure.
     pub max_retries: u32,
+    /// The first wait before a retry when the registry names none; each further retry waits
+    /// twice as long, up to 30 s.
+    pub retry_backoff: Duration,
     /// The longest `Retry-After` honoured; longer waits give up with `RateLimited`.
     pub max_retry_after: Duration,
     /// The largest response body read, in bytes.
@@ -92,6 +95,7 @@ impl Default for ClientOptions {
                 burst: 500.0,
             },
             max_retries: 3,
+            retry_backoff: Duration::from_secs(1),
             max_retry_after: Duration::from_secs(60),
             max_body_bytes: 8 * 1024 * 1024,
             max_tag_pages: 100,
@@ -99,6 +103,71 @@ impl Default for ClientOptions {
             user_agent: format!("drydock/{}", env!("CARGO_PKG_VERSION")),
         }
     }
+}
+
+/// The variable that sets [`ClientOptions::request_timeout`], in milliseconds (drydock's name).
+pub const TIMEOUT_VARIABLE: &str = "DD_OUTBOUND_HTTP_TIMEOUT_MS";
+
+impl ClientOptions {
+    /// The defaults, with what the environment changes: `DD_OUTBOUND_HTTP_TIMEOUT_MS` (alias
+    /// `WUD_OUTBOUND_HTTP_TIMEOUT_MS`) is the time one registry request may take, body included,
+    /// in milliseconds (default 30000); connecting may take at most that too (default 10 s). A
+    /// registry that hangs or trickles then costs a watch cycle this long per request, not more.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::Duration;
+    /// use drydock_registry::ClientOptions;
+    ///
+    /// let env = BTreeMap::from([("DD_OUTBOUND_HTTP_TIMEOUT_MS".to_owned(), "2500".to_owned())]);
+    /// let options = ClientOptions::from_env(&env).unwrap();
+    /// assert_eq!(options.request_timeout, Duration::from_millis(2500));
+    /// assert_eq!(options.connect_timeout, Duration::from_millis(2500));
+    /// let env = BTreeMap::from([("DD_OUTBOUND_HTTP_TIMEOUT_MS".to_owned(), "soon".to_owned())]);
+    /// assert!(ClientOptions::from_env(&env).is_err());
+    /// ```
+    pub fn from_env(env: &BTreeMap<String, String>) -> Result<Self, OptionsError> {
+        let mut options = Self::default();
+        let alias = TIMEOUT_VARIABLE.replacen("DD_", "WUD_", 1);
+        let found = [TIMEOUT_VARIABLE, alias.as_str()]
+            .iter()
+            .find_map(|variable| {
+                env.get(*variable)
+                    .map(|v| v.trim())
+                    .filter(|v| !v.is_empty())
+                    .map(|v| ((*variable).to_owned(), v.to_owned()))
+            });
+        if let Some((variable, value)) = found {
+            let millis = value
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (1..=3_600_000).contains(ms))
+                .ok_or(OptionsError::Invalid {
+                    variable,
+                    value,
+                    accepted: "milliseconds from 1 to 3600000",
+                })?;
+            options.request_timeout = Duration::from_millis(millis);
+            options.connect_timeout = options.connect_timeout.min(options.request_timeout);
+        }
+        Ok(options)
+    }
+}
+
+/// A client setting from the environment that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// The value is not one the variable accepts.
+    #[error("{variable}=`{value}` is invalid: expected {accepted}")]
+    Invalid {
+        /// The environment variable.
+        variable: String,
+        /// Its value.
+        value: String,
+        /// What it accepts.
+        accepted: &'static str,
+    },
 }
 
 /// A token bucket: a sustained rate and a burst.
@@ -303,7 +372,13 @@ impl RegistryClient {
                 .and_then(|target| url.join(target).ok())
                 // Credentials travel with each page: never to another origin.
                 .filter(|next| next.origin() == endpoint.base.origin());
-            let body = read_body(response, self.options.max_body_bytes, &endpoint.registry).await?;
+            let body = read_body(
+                response,
+                self.options.max_body_bytes,
+                &endpoint.registry,
+                self.options.request_timeout,
+            )
+            .await?;
             let page: TagList =
                 serde_json::from_slice(&body).map_err(|e| RegistryError::InvalidResponse {
                     registry: endpoint.registry.clone(),
@@ -553,16 +628,18 @@ impl RegistryClient {
                         after: self.options.request_timeout,
                     });
                 }
-                Err(e) if e.is_connect() && attempt < self.options.max_retries => {
+                // Every request here is a GET or HEAD: a connection that failed or was reset
+                // may be tried again. A certificate that does not fit will not fit next time.
+                Err(e) if is_transient(&e) && attempt < self.options.max_retries => {
                     tracing::debug!(%registry, url = %url, error = %describe(&e), attempt, "registry request retried");
                     attempt += 1;
-                    tokio::time::sleep(backoff(attempt)).await;
+                    tokio::time::sleep(self.backoff(attempt)).await;
                     continue;
                 }
                 Err(e) => {
                     return Err(RegistryError::Unavailable {
                         registry,
-                        reason: describe(&e),
+                        reason: format!("{}{}", describe(&e), after_attempts(attempt + 1)),
                     });
                 }
             };
@@ -609,7 +686,7 @@ impl RegistryClient {
                             .fetch_add(1, Ordering::Relaxed);
                     }
                     let retry_after = retry_after(response.headers());
-                    let wait = retry_after.unwrap_or_else(|| backoff(attempt + 1));
+                    let wait = retry_after.unwrap_or_else(|| self.backoff(attempt + 1));
                     if attempt >= self.options.max_retries || wait > self.options.max_retry_after {
                         // Honour the registry's wait for the calls that follow, even when this
                         // one gives up now.
@@ -625,7 +702,11 @@ impl RegistryClient {
                         } else {
                             RegistryError::Unavailable {
                                 registry,
-                                reason: format!("HTTP {status}"),
+                                reason: format!(
+                                    "answered HTTP {status} to {}{}",
+                                    url.path(),
+                                    after_attempts(attempt + 1)
+                                ),
                             }
                         });
                     }
@@ -634,12 +715,16 @@ impl RegistryClient {
                 }
                 s if s.is_server_error() && attempt < self.options.max_retries => {
                     attempt += 1;
-                    tokio::time::sleep(backoff(attempt)).await;
+                    tokio::time::sleep(self.backoff(attempt)).await;
                 }
                 s if s.is_server_error() => {
                     return Err(RegistryError::Unavailable {
                         registry,
-                        reason: format!("HTTP {s}"),
+                        reason: format!(
+                            "answered HTTP {s} to {}{}",
+                            url.path(),
+                            after_attempts(attempt + 1)
+                        ),
                     });
                 }
                 s => {
@@ -650,6 +735,10 @@ impl RegistryClient {
                 }
             }
         }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        backoff(self.options.retry_backoff, attempt)
     }
 
     /// Waits for the registry's `Retry-After` gate and a token-bucket slot.
@@ -781,7 +870,7 @@ impl RegistryClient {
                 reason: format!("token endpoint answered HTTP {status}"),
             });
         }
-        let body = read_body(response, 64 * 1024, &registry).await?;
+        let body = read_body(response, 64 * 1024, &registry, self.options.request_timeout).await?;
         let parsed: TokenResponse =
             serde_json::from_slice(&body).map_err(|e| RegistryError::InvalidResponse {
                 registry: registry.clone(),
@@ -860,7 +949,7 @@ impl RegistryClient {
                 repository: format!("ECR GetAuthorizationToken: HTTP {}", response.status()),
             });
         }
-        let body = read_body(response, 64 * 1024, &registry).await?;
+        let body = read_body(response, 64 * 1024, &registry, self.options.request_timeout).await?;
         let text = String::from_utf8_lossy(&body);
         let (user, password, expires_at) = providers::parse_ecr_token_response(&text)
             .map_err(|e| unavailable(format!("ECR token response: {e}")))?;
@@ -893,7 +982,13 @@ impl RegistryClient {
             )
             .await?;
         let header = content_digest(response.headers());
-        let body = read_body(response, 4 * 1024 * 1024, &endpoint.registry).await?;
+        let body = read_body(
+            response,
+            4 * 1024 * 1024,
+            &endpoint.registry,
+            self.options.request_timeout,
+        )
+        .await?;
         let computed = format!("sha256:{:x}", Sha256::digest(&body));
         let digest = match header {
             Some(d) => d,
@@ -1083,7 +1178,13 @@ impl Registry for RegistryClient {
         let response = self
             .send(&endpoint, Kind::Blob, Method::GET, url, None, Some(&scope))
             .await?;
-        let body = read_body(response, self.options.max_body_bytes, &endpoint.registry).await?;
+        let body = read_body(
+            response,
+            self.options.max_body_bytes,
+            &endpoint.registry,
+            self.options.request_timeout,
+        )
+        .await?;
         let blob: ConfigBlob =
             serde_json::from_slice(&body).map_err(|e| RegistryError::InvalidResponse {
                 registry: endpoint.registry.clone(),
@@ -1257,16 +1358,19 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     (at.with_timezone(&Utc) - Utc::now()).to_std().ok()
 }
 
-/// 1 s, 2 s, 4 s, ... capped at 30 s.
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(5)).min(Duration::from_secs(30))
+/// `base`, twice that, four times, ... capped at 30 s (1 s, 2 s, 4 s by default).
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    base.saturating_mul(1u32 << attempt.saturating_sub(1).min(5))
+        .min(Duration::from_secs(30))
 }
 
-/// Reads a body, refusing more than `limit` bytes.
+/// Reads a body, refusing more than `limit` bytes. `timeout` is the client's request timeout,
+/// which covers the body too: a body that trickles in ends as a timeout after it.
 async fn read_body(
     mut response: reqwest::Response,
     limit: usize,
     registry: &str,
+    timeout: Duration,
 ) -> Result<Vec<u8>, RegistryError> {
     if response
         .content_length()
@@ -1293,7 +1397,7 @@ async fn read_body(
             Err(e) if e.is_timeout() => {
                 return Err(RegistryError::Timeout {
                     registry: registry.to_owned(),
-                    after: Duration::ZERO,
+                    after: timeout,
                 });
             }
             Err(e) => {
@@ -1303,6 +1407,47 @@ async fn read_body(
                 });
             }
         }
+    }
+}
+
+/// Whether a failed request may succeed if sent again: the connection could not be made or broke
+/// (refused, reset, closed early), and it was not for a certificate the client refuses.
+fn is_transient(error: &reqwest::Error) -> bool {
+    !error.is_timeout()
+        && (error.is_connect() || error.is_request())
+        && !is_certificate_error(error)
+}
+
+/// Whether TLS refused the registry's certificate somewhere in the error's causes.
+fn is_certificate_error(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        // TLS streams report handshake failures as I/O errors wrapping rustls's (hyper-rustls
+        // wraps that I/O error in another), and an I/O error's `source` skips what it wraps.
+        let mut inner: &(dyn std::error::Error + 'static) = cause;
+        while let Some(wrapped) = inner
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            inner = wrapped;
+        }
+        if matches!(
+            inner.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        ) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// `""` after the first attempt, `" after 4 attempts"` after retries, for messages.
+fn after_attempts(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
     }
 }
 

@@ -32,4 +32,6 @@ pub mod link;
 pub mod providers;
 pub mod secret;
 
-pub use client::{ClientOptions, EndpointStats, Rate, RegistryClient};
+pub use client::{
+    ClientOptions, EndpointStats, OptionsError, Rate, RegistryClient, TIMEOUT_VARIABLE,
+};

@@ -12,6 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The anonymous registry of the test environment.
 pub const REGISTRY: &str = "127.0.0.1:5000";
 
+/// Where `scripts/test-env.sh` keeps its files (`$DRYDOCK_TEST_ENV`, default
+/// `/tmp/drydock-test-env`): the test CA, the token signing key, the credentials.
+pub fn test_env_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("DRYDOCK_TEST_ENV").unwrap_or_else(|_| "/tmp/drydock-test-env".into()),
+    )
+}
+
 /// A name no other test, process or earlier run uses (lower case, Docker-safe).
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -33,6 +33,8 @@ mod clock;
 pub mod contract;
 #[cfg(feature = "engine")]
 pub mod engine;
+#[cfg(feature = "engine")]
+pub mod fault_proxy;
 mod notifier;
 mod registry;
 mod runtime;

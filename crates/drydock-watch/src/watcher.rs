@@ -576,11 +576,13 @@ impl Watcher {
             }
         };
         let (tags, remote_digest) = futures_util::future::join(tags, digest).await;
-        let selection = match tags.map_err(|e| e.to_string())? {
-            Some(tags) => select(&resolved.tag, &tags, &rules),
-            None => select::<String>(&resolved.tag, &[], &rules),
-        };
-        let remote_digest = remote_digest.map_err(|e| e.to_string())?;
+        let selection =
+            match tags.map_err(|e| format!("tag list of {}: {e}", lookup.repository()))? {
+                Some(tags) => select(&resolved.tag, &tags, &rules),
+                None => select::<String>(&resolved.tag, &[], &rules),
+            };
+        let remote_digest = remote_digest
+            .map_err(|e| format!("digest of {}:{}: {e}", lookup.repository(), resolved.tag))?;
         let local_digest = self
             .comparable_local_digest(
                 container,
@@ -643,12 +645,16 @@ impl Watcher {
                 let platform = container.image.platform();
                 let theirs = registry.platform_manifest(lookup, remote, &platform).await;
                 let ours = registry.platform_manifest(lookup, local, &platform).await;
+                let manifest_error = |digest: &str, e: RegistryError| {
+                    format!("manifest {digest} of {}: {e}", lookup.repository())
+                };
                 let same = match (theirs, ours) {
                     (Ok(theirs), Ok(ours)) => theirs.digest == ours.digest,
                     // The old manifest may be gone from the registry: the image changed.
                     (Ok(_), Err(RegistryError::NotFound { .. })) => false,
                     // Anything else (a rate limit, a timeout) proves nothing: no verdict, no memo.
-                    (Err(e), _) | (_, Err(e)) => return Err(e.to_string()),
+                    (Err(e), _) => return Err(manifest_error(remote, e)),
+                    (_, Err(e)) => return Err(manifest_error(local, e)),
                 };
                 lock(&self.digests).insert(key, (remote.to_owned(), same));
                 same

@@ -317,3 +317,85 @@ async fn an_unreachable_registry_is_unavailable() {
         "{result:?}"
     );
 }
+
+#[tokio::test]
+async fn a_body_that_trickles_times_out_after_the_request_timeout() {
+    // Regression: a timeout while reading the body was reported as "timed out after 0s".
+    let fake = FakeRegistry::start(|_, _, _| Reply::Trickle {
+        body: br#"{"name":"a/b","tags":["1.0.0","1.1.0"]}"#.to_vec(),
+        per_byte: Duration::from_millis(200),
+    })
+    .await;
+    let options = ClientOptions {
+        request_timeout: Duration::from_millis(700),
+        ..ClientOptions::default()
+    };
+    let result = client(options).list_tags(&image(&fake, "a/b")).await;
+    match result {
+        Err(error @ RegistryError::Timeout { after, .. }) => {
+            assert_eq!(after, Duration::from_millis(700));
+            assert!(error.to_string().contains("0.7s"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fake.seen().len(), 1, "a timeout is not retried");
+}
+
+#[tokio::test]
+async fn a_reset_connection_is_retried_and_a_lasting_one_reported() {
+    let once = FakeRegistry::start(|_, _, n| {
+        if n == 1 {
+            Reply::Reset
+        } else {
+            Reply::json(200, r#"{"tags":["1.0.0"]}"#)
+        }
+    })
+    .await;
+    let options = ClientOptions {
+        retry_backoff: Duration::from_millis(10),
+        ..ClientOptions::default()
+    };
+    let tags = client(options.clone())
+        .list_tags(&image(&once, "a/b"))
+        .await
+        .unwrap();
+    assert_eq!(tags, ["1.0.0"]);
+    assert_eq!(once.seen().len(), 2);
+
+    let always = FakeRegistry::start(|_, _, _| Reply::Reset).await;
+    let result = client(ClientOptions {
+        max_retries: 2,
+        ..options
+    })
+    .list_tags(&image(&always, "a/b"))
+    .await;
+    match result {
+        Err(RegistryError::Unavailable { reason, .. }) => {
+            assert!(reason.contains("after 3 attempts"), "{reason}");
+            assert!(reason.to_lowercase().contains("reset"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(always.seen().len(), 3);
+}
+
+#[tokio::test]
+async fn a_lasting_server_error_names_the_request_and_the_attempts() {
+    let fake = FakeRegistry::start(|_, _, _| Reply::json(503, "{}")).await;
+    let options = ClientOptions {
+        max_retries: 2,
+        retry_backoff: Duration::from_millis(10),
+        ..ClientOptions::default()
+    };
+    let error = client(options)
+        .list_tags(&image(&fake, "a/b"))
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains(&fake.host)
+            && message.contains("answered HTTP 503 Service Unavailable to /v2/a/b/tags/list")
+            && message.contains("after 3 attempts"),
+        "{message}"
+    );
+}

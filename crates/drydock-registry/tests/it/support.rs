@@ -455,6 +455,10 @@ pub enum Reply {
     Hang,
     /// Declare `declared` bytes, send `body`, close.
     Truncated { declared: usize, body: Vec<u8> },
+    /// Reset the connection (`RST`) without answering.
+    Reset,
+    /// A `200` declaring `body`, sent one byte per `per_byte`.
+    Trickle { body: Vec<u8>, per_byte: Duration },
 }
 
 impl Reply {
@@ -522,6 +526,26 @@ impl FakeRegistry {
                         match handler(&method, &path, count) {
                             Reply::Hang => {
                                 tokio::time::sleep(Duration::from_secs(3600)).await;
+                                return;
+                            }
+                            Reply::Reset => {
+                                let _ = stream.set_zero_linger();
+                                return;
+                            }
+                            Reply::Trickle { body, per_byte } => {
+                                let head = format!(
+                                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                                    body.len()
+                                );
+                                if stream.write_all(head.as_bytes()).await.is_err() {
+                                    return;
+                                }
+                                for byte in body {
+                                    tokio::time::sleep(per_byte).await;
+                                    if stream.write_all(&[byte]).await.is_err() {
+                                        return;
+                                    }
+                                }
                                 return;
                             }
                             Reply::Truncated { declared, body } => {
