@@ -98,9 +98,6 @@ impl SledStore {
             // Writes are flushed explicitly before they are acknowledged; the background flush
             // only bounds what a crash between two writes could lose.
             .flush_every_ms(Some(1000))
-            // sled's default page cache is 1 GiB; a thousand containers' records fit in a few
-            // MB, and a bigger cache only keeps old page versions resident.
-            .cache_capacity(8 * 1024 * 1024)
             .open()
             .map_err(sled_error)?;
         let meta = db.open_tree("meta").map_err(sled_error)?;
