@@ -68,7 +68,18 @@ impl ListCache {
         {
             return Ok(cached.clone());
         }
-        let containers = build().await?;
+        let containers = match build().await {
+            Ok(containers) => containers,
+            // A store that cannot be read now (sled refuses reads that need the disk after a
+            // write failed on a full one) still leaves the last list it gave: serve that.
+            Err(e) => match self.lock().as_ref() {
+                Some(stale) => {
+                    tracing::warn!(error = %e, "container list served from before a store failure");
+                    return Ok(stale.clone());
+                }
+                None => return Err(e),
+            },
+        };
         let json = serde_json::to_vec(&containers).map_err(|e| StoreError::Unavailable {
             reason: format!("encoding the container list: {e}"),
         })?;
