@@ -159,6 +159,8 @@ pub struct Watcher {
     clock: Arc<dyn Clock>,
     events: broadcast::Sender<WatchEvent>,
     digests: Mutex<DigestMemo>,
+    /// Held for a whole cycle: cycles of one watcher run one after the other.
+    cycle: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Watcher {
@@ -187,6 +189,7 @@ impl Watcher {
             clock,
             events,
             digests: Mutex::new(HashMap::new()),
+            cycle: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -230,6 +233,11 @@ impl Watcher {
 
     /// Watches every container of the engine once: the watch cycle.
     pub async fn watch_all(&self) -> Result<CycleReport, WatchError> {
+        // Overlapping cycles (the schedule, the API, a catch-up after the engine's events came
+        // back) would each store what they saw, the one that finished last winning: a cycle begun
+        // before a push could overwrite the newer result of one asked after it. One at a time, a
+        // cycle asked while another runs starts when it ends and sees the registry as it is then.
+        let _cycle = self.cycle.lock().await;
         let started = Instant::now();
         let listed = self
             .runtime

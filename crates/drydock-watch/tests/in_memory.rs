@@ -521,3 +521,27 @@ async fn a_throttled_platform_lookup_is_an_error_not_an_update() {
         "same amd64 image: no update: {multi:?}"
     );
 }
+
+/// Found by the e2e crash test: a cycle begun before a newer tag was pushed finished after a
+/// cycle asked later, and stored its older result over the newer one.
+#[tokio::test]
+async fn a_cycle_asked_later_is_not_overwritten_by_an_older_one() {
+    let w = world(WatcherSettings::new("local"));
+    w.app("app", "app", &["1.0.0", "1.1.0"], &[]);
+    w.registry.set_delay(Some(Duration::from_millis(200)));
+    let older = tokio::spawn({
+        let watcher = w.watcher.clone();
+        async move { watcher.watch_all().await }
+    });
+    // The older cycle has read the tag list (at 200 ms) and waits on its digest request.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let image = "registry.example/app:1.0.0".parse().unwrap();
+    w.registry.push(&image, "1.2.0", &digest("app-1.2.0"));
+    w.registry.set_delay(None);
+    let newer = w.watcher.watch_all().await.unwrap();
+    older.await.unwrap().unwrap();
+    let tag = |c: &drydock_core::model::Container| c.result.as_ref().and_then(|r| r.tag.clone());
+    assert_eq!(tag(&newer.containers[0]).as_deref(), Some("1.2.0"));
+    let stored = w.store.containers().await.unwrap();
+    assert_eq!(tag(&stored[0]).as_deref(), Some("1.2.0"), "{stored:?}");
+}
