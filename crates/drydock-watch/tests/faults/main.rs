@@ -12,3 +12,7 @@
 mod matrix;
 mod soak;
 mod support;
+
+/// The fault tests run one at a time: the soak measures the whole process (RSS, descriptors),
+/// which another test running beside it would move.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

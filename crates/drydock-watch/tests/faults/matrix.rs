@@ -206,6 +206,7 @@ fn verdict(c: &Container) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_mode_in_a_real_watch_cycle() {
+    let _serial = crate::SERIAL.lock().await;
     let prefix = unique("faults");
     let (repo_a, repo_b) = (format!("{prefix}-a"), format!("{prefix}-b"));
     let tags = ["1.0.0", "1.1.0", "2.0.0"];

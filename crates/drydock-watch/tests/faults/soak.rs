@@ -106,7 +106,10 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-async fn soak(containers: usize, cycles: usize) {
+/// `rss_slack_kib` is allowed beyond the 10 % (the small soak's 100 cycles after the first 100
+/// are too few for the allocator's high-water mark to settle).
+async fn soak(containers: usize, cycles: usize, rss_slack_kib: u64) {
+    let _serial = crate::SERIAL.lock().await;
     let seed = env_number("DRYDOCK_SOAK_SEED", fastrand::u64(..));
     eprintln!(
         "soak: seed {seed} (DRYDOCK_SOAK_SEED={seed} replays it), {containers} containers, {cycles} cycles"
@@ -253,7 +256,7 @@ async fn soak(containers: usize, cycles: usize) {
     );
     if let Some(at_100) = at_100 {
         assert!(
-            end.rss_kib * 10 <= at_100.rss_kib * 11,
+            end.rss_kib * 10 <= at_100.rss_kib * 11 + rss_slack_kib * 10,
             "seed {seed}: RSS grew from {} KiB after cycle 100 to {} KiB",
             at_100.rss_kib,
             end.rss_kib
@@ -279,7 +282,7 @@ async fn soak(containers: usize, cycles: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_small() {
-    soak(20, 200).await;
+    soak(20, 200, 8 * 1024).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,6 +293,7 @@ async fn soak_full() {
     soak(
         usize::try_from(containers).unwrap_or(200),
         usize::try_from(cycles).unwrap_or(5000),
+        0,
     )
     .await;
 }
