@@ -186,7 +186,9 @@ fn cases(affected: &str) -> Vec<Case> {
             "not valid for name",
         ]),
         // One connection per repository: a refused certificate is not retried.
-        extra: Extra::ConnectionsAtMost(2),
+        // One connection per distinct call (tag lists of A and B, digests of A:1.0.0, B:1.0.0
+        // and B:2.0.0, asked side by side): a retry would double it.
+        extra: Extra::ConnectionsAtMost(5),
     });
     cases
 }
