@@ -242,19 +242,21 @@ impl Drop for Leftovers {
     }
 }
 
-/// Stops the shared dockerd and starts it again ([`stop_engine`], then [`start_engine`]).
+/// Stops the shared dockerd and starts it again ([`stop_engine`], then [`StoppedEngine::start`]).
 ///
 /// # Panics
 ///
 /// When the engine does not come back.
 pub fn restart_engine() {
-    stop_engine();
-    start_engine();
+    stop_engine().start();
 }
 
 /// Stops the shared dockerd (SIGTERM) and waits for the process to end. Only for a test that runs
 /// alone: every other test loses the engine meanwhile.
-pub fn stop_engine() {
+///
+/// The engine comes back when the returned guard is started or dropped, so a test that fails
+/// while the engine is down does not leave every later test without one.
+pub fn stop_engine() -> StoppedEngine {
     let _ = Command::new("pkill")
         .args(["-TERM", "-x", "dockerd"])
         .status();
@@ -268,6 +270,44 @@ pub fn stop_engine() {
         && gone.elapsed() < std::time::Duration::from_secs(60)
     {
         std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    StoppedEngine { started: false }
+}
+
+/// The engine [`stop_engine`] stopped; starting it again is not left to the test's success.
+#[derive(Debug)]
+#[must_use = "the engine starts again when this is dropped"]
+pub struct StoppedEngine {
+    started: bool,
+}
+
+impl StoppedEngine {
+    /// Starts the engine again (see [`start_engine`]).
+    ///
+    /// # Panics
+    ///
+    /// When the engine does not come up.
+    pub fn start(mut self) {
+        self.started = true;
+        start_engine();
+    }
+}
+
+impl Drop for StoppedEngine {
+    fn drop(&mut self) {
+        if !self.started {
+            // Already unwinding from a failed assertion: a second panic would abort, so the
+            // outcome is only reported.
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/test-env.sh");
+            let ok = Command::new("bash")
+                .arg(script)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                eprintln!("the engine stopped by a failed test did not come back");
+            }
+        }
     }
 }
 

@@ -10,9 +10,7 @@ use drydock_core::ports::{ContainerRuntime, Store};
 use drydock_core::version::SemverDiff;
 use drydock_docker::{ConnectionConfig, DockerRuntime};
 use drydock_registry::{ClientOptions, RegistryClient};
-use drydock_testkit::engine::{
-    TestContainer, TestImage, docker, must, start_engine, stop_engine, unique,
-};
+use drydock_testkit::engine::{TestContainer, TestImage, docker, must, stop_engine, unique};
 use drydock_testkit::{InMemoryStore, SystemClock};
 use drydock_watch::{Watcher, WatcherSettings};
 use tokio::sync::RwLock;
@@ -320,9 +318,9 @@ async fn an_engine_restart_is_survived() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // Stop the engine, then bring it back the way the test environment starts it.
-    stop_engine();
+    let stopped = stop_engine();
     assert!(watcher.watch_all().await.is_err(), "no engine, no cycle");
-    start_engine();
+    stopped.start();
 
     let container = TestContainer::run(&format!("{repo}-after"), &image.reference, &[], SLEEP);
     let id = container.id.clone();

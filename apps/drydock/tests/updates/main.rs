@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use drydock_testkit::engine::{
-    Leftovers, REGISTRY, TestImage, docker, must, restart_engine, start_engine, stop_engine, unique,
+    Leftovers, REGISTRY, TestImage, docker, must, restart_engine, stop_engine, unique,
 };
 use serde_json::{Value, json};
 
@@ -578,21 +578,18 @@ async fn engine_restart_mid_cycle_keeps_every_container() {
         !cycle.is_finished(),
         "the cycle did not wait on the registry"
     );
-    tokio::task::spawn_blocking(stop_engine).await.unwrap();
+    let stopped = tokio::task::spawn_blocking(stop_engine).await.unwrap();
     proxy.hold.store(false, Ordering::SeqCst);
     let response = cycle.await.unwrap().expect("drydock answers the cycle");
     let status = response.status();
     let body: Value = response.json().await.unwrap();
-    // Partial results: every container still there, those inspected after the engine left
-    // carrying the engine's error and their last result.
+    // Every container is still there with its result. A cycle asks the engine about an image
+    // once, before the registry, so containers whose image was inspected before the engine left
+    // finish normally; any that met the stopped engine carry its error and their last result.
     assert_eq!(status, 200, "{body}");
     let checked = ours(&body, &ids);
     assert_eq!(checked.len(), RESTART_CONTAINERS, "{body}");
     let failed: Vec<&&Value> = checked.iter().filter(|c| c["error"].is_object()).collect();
-    assert!(
-        !failed.is_empty(),
-        "no container met the stopped engine: {body}"
-    );
     for c in &checked {
         assert_eq!(c["result"]["tag"], "2.0.0", "{c}");
     }
@@ -619,7 +616,9 @@ async fn engine_restart_mid_cycle_keeps_every_container() {
     let stored = server.get_json("/api/containers").await;
     assert_eq!(ours(&stored, &ids).len(), RESTART_CONTAINERS, "{stored}");
 
-    tokio::task::spawn_blocking(start_engine).await.unwrap();
+    tokio::task::spawn_blocking(move || stopped.start())
+        .await
+        .unwrap();
     // The engine is back: the next cycle is complete and correct, with the same containers.
     let response = http
         .post(server.url("/api/containers/watch"))
