@@ -294,6 +294,7 @@ impl StoppedEngine {
 }
 
 impl Drop for StoppedEngine {
+    #[allow(clippy::print_stderr)] // a test's output, while it is already failing
     fn drop(&mut self) {
         if !self.started {
             // Already unwinding from a failed assertion: a second panic would abort, so the
