@@ -227,6 +227,7 @@ pub struct RegistryClient {
     providers: Vec<Provider>,
     options: ClientOptions,
     endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
+    large_bodies: tokio::sync::Semaphore,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -375,6 +376,7 @@ impl RegistryClient {
             let body = read_body(
                 response,
                 self.options.max_body_bytes,
+                &self.large_bodies,
                 &endpoint.registry,
                 self.options.request_timeout,
             )
@@ -424,6 +426,7 @@ impl RegistryClient {
             providers,
             options,
             endpoints: Mutex::new(HashMap::new()),
+            large_bodies: tokio::sync::Semaphore::new(LARGE_BODIES_AT_ONCE),
         }
     }
 
@@ -870,7 +873,14 @@ impl RegistryClient {
                 reason: format!("token endpoint answered HTTP {status}"),
             });
         }
-        let body = read_body(response, 64 * 1024, &registry, self.options.request_timeout).await?;
+        let body = read_body(
+            response,
+            64 * 1024,
+            &self.large_bodies,
+            &registry,
+            self.options.request_timeout,
+        )
+        .await?;
         let parsed: TokenResponse =
             serde_json::from_slice(&body).map_err(|e| RegistryError::InvalidResponse {
                 registry: registry.clone(),
@@ -949,7 +959,14 @@ impl RegistryClient {
                 repository: format!("ECR GetAuthorizationToken: HTTP {}", response.status()),
             });
         }
-        let body = read_body(response, 64 * 1024, &registry, self.options.request_timeout).await?;
+        let body = read_body(
+            response,
+            64 * 1024,
+            &self.large_bodies,
+            &registry,
+            self.options.request_timeout,
+        )
+        .await?;
         let text = String::from_utf8_lossy(&body);
         let (user, password, expires_at) = providers::parse_ecr_token_response(&text)
             .map_err(|e| unavailable(format!("ECR token response: {e}")))?;
@@ -985,6 +1002,7 @@ impl RegistryClient {
         let body = read_body(
             response,
             4 * 1024 * 1024,
+            &self.large_bodies,
             &endpoint.registry,
             self.options.request_timeout,
         )
@@ -1181,6 +1199,7 @@ impl Registry for RegistryClient {
         let body = read_body(
             response,
             self.options.max_body_bytes,
+            &self.large_bodies,
             &endpoint.registry,
             self.options.request_timeout,
         )
@@ -1364,32 +1383,53 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
         .min(Duration::from_secs(30))
 }
 
-/// Reads a body, refusing more than `limit` bytes. `timeout` is the client's request timeout,
-/// which covers the body too: a body that trickles in ends as a timeout after it.
+/// Bodies above this size are read a few at a time ([`LARGE_BODIES_AT_ONCE`]): a registry that
+/// answers every request with megabytes (a hostile one, or a huge tag list) must not make the
+/// process hold `concurrency × limit` bytes at once.
+const LARGE_BODY: usize = 1024 * 1024;
+
+/// How many bodies above [`LARGE_BODY`] one client reads at the same time.
+const LARGE_BODIES_AT_ONCE: usize = 2;
+
+/// Reads a response body of at most `limit` bytes. The buffer is sized from `Content-Length` when
+/// the registry sends one and never grows past `limit` (a doubling `Vec` would reserve up to twice
+/// that); a body that grows past [`LARGE_BODY`] first waits for one of `large` permits.
+/// `timeout` is the client's request timeout, which covers the body too: a body that trickles in
+/// ends as a timeout after it.
 async fn read_body(
     mut response: reqwest::Response,
     limit: usize,
+    large: &tokio::sync::Semaphore,
     registry: &str,
     timeout: Duration,
 ) -> Result<Vec<u8>, RegistryError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > limit as u64)
-    {
-        return Err(RegistryError::InvalidResponse {
-            registry: registry.to_owned(),
-            reason: format!("response larger than {limit} bytes"),
-        });
+    let too_large = || RegistryError::InvalidResponse {
+        registry: registry.to_owned(),
+        reason: format!("response larger than {limit} bytes"),
+    };
+    let announced = response.content_length();
+    if announced.is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
     }
-    let mut body = Vec::new();
+    let announced = announced.map_or(0, |len| len as usize);
+    let mut permit = None;
+    if announced > LARGE_BODY {
+        permit = Some(acquire_large(large, registry, timeout).await?);
+    }
+    let mut body = Vec::with_capacity(announced);
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > limit {
-                    return Err(RegistryError::InvalidResponse {
-                        registry: registry.to_owned(),
-                        reason: format!("response larger than {limit} bytes"),
-                    });
+                let needed = body.len() + chunk.len();
+                if needed > limit {
+                    return Err(too_large());
+                }
+                if needed > LARGE_BODY && permit.is_none() {
+                    permit = Some(acquire_large(large, registry, timeout).await?);
+                }
+                if needed > body.capacity() {
+                    let target = needed.max(body.capacity() * 2).min(limit);
+                    body.reserve_exact(target - body.len());
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -1407,6 +1447,22 @@ async fn read_body(
                 });
             }
         }
+    }
+}
+
+/// One of the large-body permits, within the request's timeout.
+async fn acquire_large<'s>(
+    large: &'s tokio::sync::Semaphore,
+    registry: &str,
+    timeout: Duration,
+) -> Result<tokio::sync::SemaphorePermit<'s>, RegistryError> {
+    match tokio::time::timeout(timeout, large.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        // The semaphore is never closed; a closed one would mean the client is going away.
+        Ok(Err(_)) | Err(_) => Err(RegistryError::Timeout {
+            registry: registry.to_owned(),
+            after: timeout,
+        }),
     }
 }
 
