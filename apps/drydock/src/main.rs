@@ -46,6 +46,10 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // The blocking pool runs store flushes and password checks. Left at tokio's 512, a burst
+        // of flushes grew it to a hundred threads, and each thread's malloc arena kept its memory
+        // after the thread ended.
+        .max_blocking_threads(8)
         .enable_all()
         .build()
     {

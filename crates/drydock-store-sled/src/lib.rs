@@ -384,6 +384,14 @@ impl Store for SledStore {
         at: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, StoreError> {
         let key = first_seen_key(candidate);
+        // The steady state: the candidate was seen in an earlier cycle. Nothing to write, so no
+        // flush either (a flush per container per cycle was most of a cycle's store work).
+        if let Some(raw) = self.first_seen.get(&key).map_err(|e| self.error(e))?
+            && let Ok(old) = decode::<DateTime<Utc>>(&key, &raw)
+            && old <= at
+        {
+            return Ok(old);
+        }
         let mut earliest = at;
         // Compare-and-swap so concurrent sightings keep the earliest.
         let updated = self
