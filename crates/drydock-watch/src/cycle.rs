@@ -35,7 +35,7 @@ type Cell<T> = Arc<OnceCell<Result<T, RegistryError>>>;
 /// ```
 pub struct CycleCache<'r> {
     inner: &'r dyn Registry,
-    tags: Mutex<HashMap<String, Cell<Vec<String>>>>,
+    tags: Mutex<HashMap<String, Cell<Arc<[String]>>>>,
     digests: Mutex<HashMap<(String, String), Cell<String>>>,
     manifests: Mutex<HashMap<(String, String, Platform), Cell<PlatformManifest>>>,
     configs: Mutex<HashMap<(String, String), Cell<ImageConfig>>>,
@@ -66,6 +66,18 @@ impl<'r> CycleCache<'r> {
             configs: Mutex::default(),
         }
     }
+
+    /// The repository's tags, shared rather than copied: a cycle's containers of one repository
+    /// read the same list (hundreds of tags each) without a copy per container.
+    pub async fn shared_tags(
+        &self,
+        image: &ImageReference,
+    ) -> Result<Arc<[String]>, RegistryError> {
+        let cell = cell(&self.tags, image.repository_path());
+        cell.get_or_init(|| async { self.inner.list_tags(image).await.map(Arc::from) })
+            .await
+            .clone()
+    }
 }
 
 #[async_trait]
@@ -79,10 +91,7 @@ impl Registry for CycleCache<'_> {
     }
 
     async fn list_tags(&self, image: &ImageReference) -> Result<Vec<String>, RegistryError> {
-        let cell = cell(&self.tags, image.repository_path());
-        cell.get_or_init(|| self.inner.list_tags(image))
-            .await
-            .clone()
+        self.shared_tags(image).await.map(|tags| tags.to_vec())
     }
 
     async fn manifest_digest(

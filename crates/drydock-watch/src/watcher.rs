@@ -15,7 +15,7 @@ use drydock_core::ports::{
     RuntimeError, Store, StoreError,
 };
 use drydock_core::rules::TagRules;
-use drydock_core::selection::{Outcome, select};
+use drydock_core::selection::{Outcome, Selection, select};
 use futures_util::StreamExt as _;
 use futures_util::stream;
 use tokio::sync::{OnceCell, broadcast};
@@ -83,6 +83,8 @@ type DigestMemo = HashMap<(String, String, String), (String, bool)>;
 struct Cycle<'r> {
     registry: CycleCache<'r>,
     images: Mutex<HashMap<String, Inspection>>,
+    /// Tag selections by (repository, installed tag, rules): containers of one image share one.
+    selections: Mutex<HashMap<String, Arc<Selection>>>,
 }
 
 /// One image's inspection, shared by the containers that wait for it.
@@ -93,7 +95,19 @@ impl<'r> Cycle<'r> {
         Self {
             registry: CycleCache::new(registry),
             images: Mutex::default(),
+            selections: Mutex::default(),
         }
+    }
+
+    /// The selection for `key`, computed by `compute` only the first time in this cycle.
+    fn selection(&self, key: String, compute: impl FnOnce() -> Selection) -> Arc<Selection> {
+        if let Some(known) = lock(&self.selections).get(&key) {
+            return known.clone();
+        }
+        // Computed outside the lock; two containers racing on one key both compute, harmlessly.
+        let selection = Arc::new(compute());
+        lock(&self.selections).insert(key, selection.clone());
+        selection
     }
 
     async fn inspect_image(
@@ -571,7 +585,7 @@ impl Watcher {
         // repository costs one round trip, not two.
         let tags = async {
             if wants_tags {
-                registry.list_tags(&lookup).await.map(Some)
+                registry.shared_tags(&lookup).await.map(Some)
             } else {
                 Ok(None)
             }
@@ -587,11 +601,21 @@ impl Watcher {
             }
         };
         let (tags, remote_digest) = futures_util::future::join(tags, digest).await;
-        let selection =
-            match tags.map_err(|e| format!("tag list of {}: {e}", lookup.repository()))? {
-                Some(tags) => select(&resolved.tag, &tags, &rules),
-                None => select::<String>(&resolved.tag, &[], &rules),
-            };
+        let tags = tags.map_err(|e| format!("tag list of {}: {e}", lookup.repository()))?;
+        let key = [
+            lookup.repository_path().as_str(),
+            &resolved.tag,
+            if tags.is_some() { "tags" } else { "no tags" },
+            labels.include.as_deref().unwrap_or_default(),
+            labels.exclude.as_deref().unwrap_or_default(),
+            labels.transform.as_deref().unwrap_or_default(),
+            labels.family.as_deref().unwrap_or_default(),
+        ]
+        .join("\0");
+        let selection = cycle.selection(key, || match &tags {
+            Some(tags) => select(&resolved.tag, tags, &rules),
+            None => select::<String>(&resolved.tag, &[], &rules),
+        });
         let remote_digest = remote_digest
             .map_err(|e| format!("digest of {}:{}: {e}", lookup.repository(), resolved.tag))?;
         let local_digest = self
