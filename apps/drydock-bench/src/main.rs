@@ -10,6 +10,7 @@
 //! `scripts/bench.sh` is the documented command; `drydock-bench --help` lists the knobs.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line report
 
+mod cpu;
 mod docker;
 mod measure;
 mod proxy;
@@ -58,6 +59,10 @@ pub(crate) struct Args {
     /// Seconds of `wrk` load on `GET /api/containers` (0: none).
     #[arg(long, default_value_t = 10)]
     load_seconds: u64,
+    /// Keep drydock running this many seconds after the measurements, printing its pid, to
+    /// attach `perf` or read `/proc/<pid>/smaps`.
+    #[arg(long, default_value_t = 0)]
+    hold_seconds: u64,
     /// The Markdown file whose benchmark section is replaced.
     #[arg(long)]
     markdown: Option<PathBuf>,
@@ -184,6 +189,7 @@ async fn measure(
         wall_ms: ms(first_wall),
         cpu_ms: None,
         requests: proxy.take(),
+        machine: None,
     };
     let (seen, errors) = drydock.containers(&prefix).await?;
     if seen != containers || !errors.is_empty() {
@@ -195,13 +201,21 @@ async fn measure(
             drydock.log_tail()
         );
     }
+    // The machine's own background (a thousand containerd shims are not free) over as long as
+    // a cycle takes, so the cycle's figures can be read against it.
+    let before = cpu::snapshot();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let background = cpu::since(&before, 6);
     let mut steady = Vec::new();
     for _ in 0..args.steady_cycles.max(1) {
+        let before = cpu::snapshot();
         let (wall, cpu) = drydock.cycle().await?;
+        let machine = cpu::since(&before, 6);
         steady.push(Cycle {
             wall_ms: ms(wall),
             cpu_ms: Some(ms(cpu)),
             requests: proxy.take(),
+            machine: Some(machine),
         });
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -212,8 +226,15 @@ async fn measure(
         // A few dashboards polling, then a crowd: on two cores wrk's own threads compete with
         // the server's, so the crowd's tail is mostly the run queue.
         for shape in [(1, 4), (2, 16)] {
-            load.push(measure::load(&url, args.load_seconds, shape).await?);
+            load.push(measure::load(&drydock, &url, args.load_seconds, shape).await?);
         }
+    }
+    if args.hold_seconds > 0 {
+        eprintln!(
+            "drydock (pid {}, {}) stays up for {} s",
+            drydock.pid, drydock.base, args.hold_seconds
+        );
+        tokio::time::sleep(Duration::from_secs(args.hold_seconds)).await;
     }
     drydock.stop().await?;
 
@@ -239,7 +260,8 @@ async fn measure(
         (idle_rss_kb, peak_rss_kb),
         (ms(startup_empty), ms(startup_with_store)),
         load,
-    ))
+    )
+    .with_background(background))
 }
 
 fn ms(duration: Duration) -> f64 {

@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 #[derive(Debug)]
 pub(crate) struct Drydock {
     child: Child,
-    pid: u32,
+    pub(crate) pid: u32,
     /// `http://127.0.0.1:PORT`.
     pub(crate) base: String,
     log: PathBuf,
@@ -54,7 +54,7 @@ fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
 }
 
 /// Clock ticks per second, asked of `getconf` once: `cpu_time` runs around every cycle.
-fn clock_ticks() -> u64 {
+pub(crate) fn clock_ticks() -> u64 {
     static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *TICKS.get_or_init(ask_clock_ticks)
 }
@@ -237,6 +237,9 @@ pub(crate) struct Load {
     pub(crate) p99_ms: f64,
     /// Size of one answer, bytes.
     pub(crate) body_bytes: usize,
+    /// CPU time of the server and of wrk over the run, ms: on two cores they compete.
+    pub(crate) server_cpu_ms: f64,
+    pub(crate) wrk_cpu_ms: f64,
 }
 
 fn wrk_duration_ms(value: &str) -> Option<f64> {
@@ -271,11 +274,14 @@ fn parse_wrk(output: &str) -> Option<(f64, f64, f64)> {
 
 /// Loads `url` with wrk (`threads`, `connections`) for `seconds`.
 pub(crate) async fn load(
+    server: &Drydock,
     url: &str,
     seconds: u64,
     (threads, connections): (u32, u32),
 ) -> anyhow::Result<Load> {
     let body_bytes = reqwest::get(url).await?.bytes().await?.len();
+    let server_before = cpu_time(server.pid)?;
+    let wrk_before = crate::cpu::waited_children_ms();
     // Browsers and the dashboards' HTTP clients all offer gzip.
     let output = Command::new("wrk")
         .args([
@@ -288,6 +294,11 @@ pub(crate) async fn load(
         .output()
         .await
         .context("running wrk (apt-get install wrk)")?;
+    let server_cpu_ms = cpu_time(server.pid)?
+        .saturating_sub(server_before)
+        .as_secs_f64()
+        * 1000.0;
+    let wrk_cpu_ms = crate::cpu::waited_children_ms() - wrk_before;
     let text = String::from_utf8_lossy(&output.stdout);
     let (requests_per_second, p50_ms, p99_ms) =
         parse_wrk(&text).with_context(|| format!("unreadable wrk output:\n{text}"))?;
@@ -301,6 +312,8 @@ pub(crate) async fn load(
         p50_ms,
         p99_ms,
         body_bytes,
+        server_cpu_ms,
+        wrk_cpu_ms,
     })
 }
 

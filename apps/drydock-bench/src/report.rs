@@ -20,6 +20,8 @@ pub(crate) struct Cycle {
     /// CPU time (user + system) of the drydock process; unknown for the start-up cycle.
     pub(crate) cpu_ms: Option<f64>,
     pub(crate) requests: Counts,
+    /// Every process's CPU time over the cycle (steady cycles only).
+    pub(crate) machine: Option<crate::cpu::Usage>,
 }
 
 /// One (containers, delay) configuration.
@@ -39,9 +41,17 @@ pub(crate) struct Row {
     startup_empty_store_ms: f64,
     startup_with_store_ms: f64,
     load: Vec<Load>,
+    /// Every process's CPU over 2 s with drydock idle, before the steady cycles.
+    background: Option<crate::cpu::Usage>,
 }
 
 impl Row {
+    /// Adds the machine's background CPU use, measured with drydock idle.
+    pub(crate) fn with_background(mut self, usage: crate::cpu::Usage) -> Self {
+        self.background = Some(usage);
+        self
+    }
+
     #[allow(clippy::too_many_arguments)] // one measurement's parts, named at the call
     pub(crate) fn new(
         containers: usize,
@@ -83,6 +93,7 @@ impl Row {
             startup_empty_store_ms,
             startup_with_store_ms,
             load,
+            background: None,
         }
     }
 }
@@ -216,26 +227,77 @@ impl Report {
             out.push_str(
                 "\n`GET /api/containers` under `wrk --latency -H 'Accept-Encoding: gzip'` (same \
                  machine, loopback):\n\n\
-                 | containers | answer (JSON) | wrk threads / connections | requests/s | p50 | p99 |\n\
-                 |---|---|---|---|---|---|\n",
+                 | containers | answer (JSON) | wrk threads / connections | requests/s | p50 | p99 | \
+                 CPU: drydock / wrk |\n\
+                 |---|---|---|---|---|---|---|\n",
             );
             for row in loads {
                 for load in &row.load {
                     let _ = writeln!(
                         out,
-                        "| {} | {:.0} kB | {} / {} | {:.0} | {:.2} ms | {:.2} ms |",
+                        "| {} | {:.0} kB | {} / {} | {:.0} | {:.2} ms | {:.2} ms | {:.0} / {:.0} ms |",
                         row.containers,
                         load.body_bytes as f64 / 1000.0,
                         load.threads,
                         load.connections,
                         load.requests_per_second,
                         load.p50_ms,
-                        load.p99_ms
+                        load.p99_ms,
+                        load.server_cpu_ms,
+                        load.wrk_cpu_ms
                     );
                 }
             }
         }
+        self.machine_table(&mut out);
         out
+    }
+
+    /// Where the steady cycles' time went: each process's CPU and the machine's busy share.
+    fn machine_table(&self, out: &mut String) {
+        let rows: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| r.steady_cycle.machine.is_some())
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        out.push_str(
+            "\nCPU time of every process during the median steady cycle, and over 2 s with \
+             drydock idle just before (from `/proc`; the machine's two cores give at most twice \
+             the wall time):\n\n\
+             | containers | delay | wall | machine busy | busiest processes (CPU ms) | \
+             idle 2 s: busy, busiest (CPU ms) |\n\
+             |---|---|---|---|---|---|\n",
+        );
+        for row in rows {
+            let Some(usage) = &row.steady_cycle.machine else {
+                continue;
+            };
+            let top = |usage: &crate::cpu::Usage| {
+                usage
+                    .top
+                    .iter()
+                    .map(|c| format!("{} {:.0}", c.command, c.cpu_ms))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let background = row.background.as_ref().map_or_else(
+                || "-".to_owned(),
+                |b| format!("{:.0} %: {}", b.machine_busy_percent, top(b)),
+            );
+            let _ = writeln!(
+                out,
+                "| {} | {} ms | {:.0} ms | {:.0} % | {} | {} |",
+                row.containers,
+                row.delay_ms,
+                row.steady_cycle.wall_ms,
+                usage.machine_busy_percent,
+                top(usage),
+                background
+            );
+        }
     }
 
     /// Replaces the section between the markers of `path` with this report.
