@@ -282,8 +282,10 @@ struct Endpoint {
     rate: Rate,
     gate: Mutex<Gate>,
     auth: Mutex<AuthState>,
-    /// Serialises token fetches so concurrent calls for one scope fetch it once.
-    token_fetch: tokio::sync::Mutex<()>,
+    /// One lock per scope, so concurrent calls for one scope fetch its token once while other
+    /// scopes' tokens are fetched alongside (one lock for all serialised a first cycle's 200
+    /// token requests: 200 round trips end to end).
+    token_fetch: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     counters: Counters,
     remaining: AtomicI64,
 }
@@ -567,7 +569,7 @@ impl RegistryClient {
                 not_before: None,
             }),
             auth: Mutex::new(AuthState::default()),
-            token_fetch: tokio::sync::Mutex::new(()),
+            token_fetch: Mutex::default(),
             counters: Counters::default(),
             remaining: AtomicI64::new(-1),
         });
@@ -795,7 +797,11 @@ impl RegistryClient {
                 if let Some(token) = endpoint.cached_token(scope) {
                     return Ok(Some(bearer_header(&token)));
                 }
-                let _single = endpoint.token_fetch.lock().await;
+                let single = lock(&endpoint.token_fetch)
+                    .entry(scope.to_owned())
+                    .or_default()
+                    .clone();
+                let _single = single.lock().await;
                 if let Some(token) = endpoint.cached_token(scope) {
                     return Ok(Some(bearer_header(&token)));
                 }
