@@ -185,7 +185,6 @@ fn cases(affected: &str) -> Vec<Case> {
             "invalid peer certificate",
             "not valid for name",
         ]),
-        // One connection per repository: a refused certificate is not retried.
         // One connection per distinct call (tag lists of A and B, digests of A:1.0.0, B:1.0.0
         // and B:2.0.0, asked side by side): a retry would double it.
         extra: Extra::ConnectionsAtMost(5),
