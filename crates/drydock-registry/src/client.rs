@@ -813,6 +813,22 @@ impl RegistryClient {
         }
     }
 
+    /// A token endpoint's answer, small by nature: at most 64 KiB.
+    async fn read_token_body(
+        &self,
+        response: reqwest::Response,
+        registry: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        read_body(
+            response,
+            64 * 1024,
+            &self.large_bodies,
+            registry,
+            self.options.request_timeout,
+        )
+        .await
+    }
+
     /// Requests a token for `scopes` from `realm` and caches it under each scope.
     async fn fetch_token(
         &self,
@@ -879,14 +895,7 @@ impl RegistryClient {
                 reason: format!("token endpoint answered HTTP {status}"),
             });
         }
-        let body = read_body(
-            response,
-            64 * 1024,
-            &self.large_bodies,
-            &registry,
-            self.options.request_timeout,
-        )
-        .await?;
+        let body = self.read_token_body(response, &registry).await?;
         let parsed: TokenResponse =
             serde_json::from_slice(&body).map_err(|e| RegistryError::InvalidResponse {
                 registry: registry.clone(),
@@ -965,14 +974,7 @@ impl RegistryClient {
                 repository: format!("ECR GetAuthorizationToken: HTTP {}", response.status()),
             });
         }
-        let body = read_body(
-            response,
-            64 * 1024,
-            &self.large_bodies,
-            &registry,
-            self.options.request_timeout,
-        )
-        .await?;
+        let body = self.read_token_body(response, &registry).await?;
         let text = String::from_utf8_lossy(&body);
         let (user, password, expires_at) = providers::parse_ecr_token_response(&text)
             .map_err(|e| unavailable(format!("ECR token response: {e}")))?;
