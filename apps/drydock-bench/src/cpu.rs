@@ -97,14 +97,9 @@ pub(crate) fn waited_children_ms() -> f64 {
     let ticks = std::fs::read_to_string("/proc/self/stat")
         .ok()
         .and_then(|stat| {
-            let fields: Vec<u64> = stat
-                .get(stat.rfind(')')? + 1..)?
-                .split_whitespace()
-                .skip(13)
-                .take(2)
-                .map(|v| v.parse().ok())
-                .collect::<Option<_>>()?;
-            Some(fields.iter().sum::<u64>())
+            let (_, fields) = split_stat(&stat)?;
+            // cutime and cstime are fields 16 and 17 of proc(5).
+            Some(ticks_at(&fields, 13)? + ticks_at(&fields, 14)?)
         })
         .unwrap_or(0);
     ticks as f64 * 1000.0 / clock_ticks() as f64
@@ -120,20 +115,31 @@ fn family(command: &str) -> &str {
 }
 
 /// A process's command name and user + system ticks, from `/proc/<pid>/stat`.
-fn process_ticks(pid: u32) -> Option<(String, u64)> {
+pub(crate) fn process_ticks(pid: u32) -> Option<(String, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&stat)
 }
 
 fn parse_stat(stat: &str) -> Option<(String, u64)> {
+    let (command, fields) = split_stat(stat)?;
+    // utime and stime are fields 14 and 15 of proc(5).
+    Some((
+        command.to_owned(),
+        ticks_at(&fields, 11)? + ticks_at(&fields, 12)?,
+    ))
+}
+
+/// A stat line's command name (which may hold spaces and parentheses) and the fields after it,
+/// the first being field 3 of proc(5).
+fn split_stat(stat: &str) -> Option<(&str, Vec<&str>)> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
-    let command = stat.get(open + 1..close)?.to_owned();
-    let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of proc(5); the slice starts at field 3.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((command, utime + stime))
+    let command = stat.get(open + 1..close)?;
+    Some((command, stat.get(close + 1..)?.split_whitespace().collect()))
+}
+
+fn ticks_at(fields: &[&str], index: usize) -> Option<u64> {
+    fields.get(index)?.parse().ok()
 }
 
 /// The machine's busy and total ticks over all cores, from the first line of `/proc/stat`.

@@ -38,19 +38,9 @@ fn status_kb(pid: u32, field: &str) -> anyhow::Result<u64> {
 
 /// User plus system CPU time of a process, from `/proc/<pid>/stat`.
 fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name, which may itself hold spaces, end with ')'.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .context("malformed /proc stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| -> anyhow::Result<u64> {
-        Ok(fields.get(i).context("short /proc stat")?.parse()?)
-    };
-    // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3.
-    let total = ticks(11)? + ticks(12)?;
-    Ok(Duration::from_millis(total * 1000 / clock_ticks()))
+    let (_, ticks) =
+        crate::cpu::process_ticks(pid).with_context(|| format!("no readable /proc/{pid}/stat"))?;
+    Ok(Duration::from_millis(ticks * 1000 / clock_ticks()))
 }
 
 /// Clock ticks per second, asked of `getconf` once: `cpu_time` runs around every cycle.

@@ -299,13 +299,7 @@ impl Drop for StoppedEngine {
         if !self.started {
             // Already unwinding from a failed assertion: a second panic would abort, so the
             // outcome is only reported.
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/test-env.sh");
-            let ok = Command::new("bash")
-                .arg(script)
-                .stdout(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
+            if !run_test_env() {
                 eprintln!("the engine stopped by a failed test did not come back");
             }
         }
@@ -318,15 +312,17 @@ impl Drop for StoppedEngine {
 ///
 /// When the engine does not come up.
 pub fn start_engine() {
+    assert!(run_test_env(), "the engine did not come back");
+}
+
+/// Runs `scripts/test-env.sh`, which starts whatever of the test environment is missing.
+fn run_test_env() -> bool {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/test-env.sh");
-    let status = Command::new("bash")
+    Command::new("bash")
         .arg(script)
         .stdout(std::process::Stdio::null())
-        .status();
-    assert!(
-        status.is_ok_and(|s| s.success()),
-        "the engine did not come back"
-    );
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// A loopback TCP port nothing listens on right now.
