@@ -6,7 +6,7 @@ use drydock_testkit::engine::{TestContainer, TestImage, must, unique};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::server::{Server, client, promtool};
+use crate::server::{Server, client, hash_password, promtool};
 
 const SLEEP: &str = "sleep 3600";
 const ANONYMOUS: (&str, &str) = ("DD_ANONYMOUS_AUTH_CONFIRM", "true");
@@ -478,25 +478,6 @@ async fn feature_flags_forbid_actions_and_delete() {
     );
 }
 
-fn hash(password: &str) -> String {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 #[tokio::test]
 async fn authentication_fails_closed() {
     let http = client();
@@ -533,7 +514,7 @@ async fn authentication_fails_closed() {
 
     // Basic auth with an argon2id hash made by `drydock hash-password`.
     let secret = "canary-password-7f3e";
-    let hash = hash(secret);
+    let hash = hash_password(secret);
     let server = Server::start(&[
         OPT_IN,
         ("DD_AUTH_BASIC_ADMIN_USER", "admin"),

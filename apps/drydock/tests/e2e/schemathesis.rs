@@ -25,8 +25,8 @@ use std::time::Instant;
 
 use drydock_testkit::engine::{TestContainer, TestImage, docker, unique};
 
-use crate::security::{Sink, hash_password, known, tail};
-use crate::server::{Server, client};
+use crate::security::{Sink, known, tail};
+use crate::server::{Server, client, hash_password};
 
 /// Containers stop at once on SIGTERM (a shell as PID 1 ignores it, and every stop would wait
 /// for the engine's 10 s kill): stop and restart are fuzzed too.

@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::server::{Server, client};
+use crate::server::{Server, client, hash_password};
 
 const OPT_IN: (&str, &str) = ("DD_WATCHER_LOCAL_WATCHBYDEFAULT", "false");
 const WATCH: (&str, &str) = ("dd.watch", "true");
@@ -44,26 +44,6 @@ const PUBLIC: &[(&str, &str, &str)] = &[
 pub fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// An argon2id hash made by `drydock hash-password`, as a user would make one.
-pub fn hash_password(password: &str) -> String {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// An HTTP receiver on loopback that answers every request `200 {}` and keeps each raw request.
