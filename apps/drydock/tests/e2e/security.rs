@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::server::{Server, client, hash_password};
+use crate::server::{Server, client, hash_password, run_with_input};
 
 const OPT_IN: (&str, &str) = ("DD_WATCHER_LOCAL_WATCHBYDEFAULT", "false");
 const WATCH: (&str, &str) = ("dd.watch", "true");
@@ -404,31 +404,13 @@ fn registry_credentials() -> (String, String) {
 /// Pushes `local` to the TLS + basic-auth registry (127.0.0.1:5001) as `reference`, with a
 /// login of its own that touches nobody else's Docker configuration.
 fn push_to_basic_registry(local: &str, reference: &str, user: &str, password: &str) {
-    use std::io::Write as _;
     let config = std::env::temp_dir().join(unique("docker-config"));
     std::fs::create_dir_all(&config).unwrap();
     must(&["tag", local, reference]);
     let cli = |args: &[&str], input: &str| {
-        let mut child = std::process::Command::new("docker")
-            .env("DOCKER_CONFIG", &config)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut command = std::process::Command::new("docker");
+        command.env("DOCKER_CONFIG", &config).args(args);
+        run_with_input(command, input);
     };
     cli(
         &[

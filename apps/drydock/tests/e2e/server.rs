@@ -139,22 +139,34 @@ pub fn promtool(metrics: &str) -> (bool, String) {
     )
 }
 
-/// An argon2id hash made by `drydock hash-password`, as a user would make one.
-pub fn hash_password(password: &str) -> String {
+/// Runs `command` with `input` on its standard input; panics, with its stderr, unless it succeeds.
+pub fn run_with_input(mut command: Command, input: &str) -> std::process::Output {
     use std::io::Write as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .arg("hash-password")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(password.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// An argon2id hash made by `drydock hash-password`, as a user would make one.
+pub fn hash_password(password: &str) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_drydock"));
+    command.arg("hash-password");
+    let out = run_with_input(command, password);
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
