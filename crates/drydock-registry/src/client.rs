@@ -27,10 +27,10 @@ use oci_client::manifest::{
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::body::{Body, LARGE_BODIES_AT_ONCE, read_body};
 use crate::challenge::Challenge;
 use crate::link::next_link;
 use crate::providers::{self, Provider, ProviderAuth, ProviderKind};
@@ -383,11 +383,10 @@ impl RegistryClient {
                 self.options.request_timeout,
             )
             .await?;
-            let page: TagList =
-                serde_json::from_slice(&body).map_err(|e| RegistryError::InvalidResponse {
-                    registry: endpoint.registry.clone(),
-                    reason: format!("tag list of {}: {e}", image.repository()),
-                })?;
+            let page: TagList = body.json().map_err(|e| RegistryError::InvalidResponse {
+                registry: endpoint.registry.clone(),
+                reason: format!("tag list of {}: {e}", image.repository()),
+            })?;
             let mut added = 0usize;
             for tag in page.tags.unwrap_or_default() {
                 if seen_tags.insert(tag.clone()) {
@@ -818,7 +817,7 @@ impl RegistryClient {
         &self,
         response: reqwest::Response,
         registry: &str,
-    ) -> Result<Vec<u8>, RegistryError> {
+    ) -> Result<Body, RegistryError> {
         read_body(
             response,
             64 * 1024,
@@ -896,11 +895,10 @@ impl RegistryClient {
             });
         }
         let body = self.read_token_body(response, &registry).await?;
-        let parsed: TokenResponse =
-            serde_json::from_slice(&body).map_err(|e| RegistryError::InvalidResponse {
-                registry: registry.clone(),
-                reason: format!("token response: {e}"),
-            })?;
+        let parsed: TokenResponse = body.json().map_err(|e| RegistryError::InvalidResponse {
+            registry: registry.clone(),
+            reason: format!("token response: {e}"),
+        })?;
         let token = parsed
             .token
             .or(parsed.access_token)
@@ -975,7 +973,7 @@ impl RegistryClient {
             });
         }
         let body = self.read_token_body(response, &registry).await?;
-        let text = String::from_utf8_lossy(&body);
+        let text = body.text();
         let (user, password, expires_at) = providers::parse_ecr_token_response(&text)
             .map_err(|e| unavailable(format!("ECR token response: {e}")))?;
         let expires = expires_at.map(|at| {
@@ -993,7 +991,7 @@ impl RegistryClient {
         endpoint: &Endpoint,
         image: &ImageReference,
         reference: &str,
-    ) -> Result<(String, Vec<u8>), RegistryError> {
+    ) -> Result<(String, Body), RegistryError> {
         let url = endpoint.url(&format!("/v2/{}/manifests/{reference}", image.repository()));
         let scope = pull_scope(image);
         let response = self
@@ -1015,7 +1013,7 @@ impl RegistryClient {
             self.options.request_timeout,
         )
         .await?;
-        let computed = format!("sha256:{:x}", Sha256::digest(&body));
+        let computed = body.sha256();
         let digest = match header {
             Some(d) => d,
             None if reference.starts_with("sha256:") => reference.to_owned(),
@@ -1154,14 +1152,16 @@ impl Registry for RegistryClient {
         let mut index_digest = None;
         for _ in 0..=MAX_INDEX_DEPTH {
             let (digest, body) = self.get_manifest(&endpoint, image, &current).await?;
-            let versioned: Versioned = serde_json::from_slice(&body)
+            let versioned: Versioned = body
+                .json()
                 .map_err(|e| invalid(format!("manifest {current}: {e}")))?;
             let media_type = versioned.media_type.as_deref().unwrap_or_default();
             let is_index = media_type == OCI_IMAGE_INDEX_MEDIA_TYPE
                 || media_type == IMAGE_MANIFEST_LIST_MEDIA_TYPE
                 || (media_type.is_empty() && versioned.manifests.is_some());
             if is_index {
-                let index: OciImageIndex = serde_json::from_slice(&body)
+                let index: OciImageIndex = body
+                    .json()
                     .map_err(|e| invalid(format!("index {current}: {e}")))?;
                 index_digest.get_or_insert(digest);
                 let child = choose_child(&index.manifests, platform).ok_or_else(|| {
@@ -1180,7 +1180,8 @@ impl Registry for RegistryClient {
             {
                 return Err(invalid(format!("unsupported manifest type {media_type}")));
             }
-            let manifest: OciImageManifest = serde_json::from_slice(&body)
+            let manifest: OciImageManifest = body
+                .json()
                 .map_err(|e| invalid(format!("manifest {current}: {e}")))?;
             return Ok(PlatformManifest {
                 index_digest,
@@ -1212,11 +1213,10 @@ impl Registry for RegistryClient {
             self.options.request_timeout,
         )
         .await?;
-        let blob: ConfigBlob =
-            serde_json::from_slice(&body).map_err(|e| RegistryError::InvalidResponse {
-                registry: endpoint.registry.clone(),
-                reason: format!("image config {config_digest}: {e}"),
-            })?;
+        let blob: ConfigBlob = body.json().map_err(|e| RegistryError::InvalidResponse {
+            registry: endpoint.registry.clone(),
+            reason: format!("image config {config_digest}: {e}"),
+        })?;
         Ok(ImageConfig {
             created: blob
                 .created
@@ -1391,89 +1391,6 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
         .min(Duration::from_secs(30))
 }
 
-/// Bodies above this size are read a few at a time ([`LARGE_BODIES_AT_ONCE`]): a registry that
-/// answers every request with megabytes (a hostile one, or a huge tag list) must not make the
-/// process hold `concurrency × limit` bytes at once.
-const LARGE_BODY: usize = 1024 * 1024;
-
-/// How many bodies above [`LARGE_BODY`] one client reads at the same time.
-const LARGE_BODIES_AT_ONCE: usize = 2;
-
-/// Reads a response body of at most `limit` bytes. The buffer is sized from `Content-Length` when
-/// the registry sends one and never grows past `limit` (a doubling `Vec` would reserve up to twice
-/// that); a body that grows past [`LARGE_BODY`] first waits for one of `large` permits.
-/// `timeout` is the client's request timeout, which covers the body too: a body that trickles in
-/// ends as a timeout after it.
-async fn read_body(
-    mut response: reqwest::Response,
-    limit: usize,
-    large: &tokio::sync::Semaphore,
-    registry: &str,
-    timeout: Duration,
-) -> Result<Vec<u8>, RegistryError> {
-    let too_large = || RegistryError::InvalidResponse {
-        registry: registry.to_owned(),
-        reason: format!("response larger than {limit} bytes"),
-    };
-    let announced = response.content_length();
-    if announced.is_some_and(|len| len > limit as u64) {
-        return Err(too_large());
-    }
-    let announced = announced.map_or(0, |len| len as usize);
-    let mut permit = None;
-    if announced > LARGE_BODY {
-        permit = Some(acquire_large(large, registry, timeout).await?);
-    }
-    let mut body = Vec::with_capacity(announced);
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let needed = body.len() + chunk.len();
-                if needed > limit {
-                    return Err(too_large());
-                }
-                if needed > LARGE_BODY && permit.is_none() {
-                    permit = Some(acquire_large(large, registry, timeout).await?);
-                }
-                if needed > body.capacity() {
-                    let target = needed.max(body.capacity() * 2).min(limit);
-                    body.reserve_exact(target - body.len());
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(body),
-            Err(e) if e.is_timeout() => {
-                return Err(RegistryError::Timeout {
-                    registry: registry.to_owned(),
-                    after: timeout,
-                });
-            }
-            Err(e) => {
-                return Err(RegistryError::Unavailable {
-                    registry: registry.to_owned(),
-                    reason: format!("reading the response: {}", describe(&e)),
-                });
-            }
-        }
-    }
-}
-
-/// One of the large-body permits, within the request's timeout.
-async fn acquire_large<'s>(
-    large: &'s tokio::sync::Semaphore,
-    registry: &str,
-    timeout: Duration,
-) -> Result<tokio::sync::SemaphorePermit<'s>, RegistryError> {
-    match tokio::time::timeout(timeout, large.acquire()).await {
-        Ok(Ok(permit)) => Ok(permit),
-        // The semaphore is never closed; a closed one would mean the client is going away.
-        Ok(Err(_)) | Err(_) => Err(RegistryError::Timeout {
-            registry: registry.to_owned(),
-            after: timeout,
-        }),
-    }
-}
-
 /// Whether a failed request may succeed if sent again: the connection could not be made or broke
 /// (refused, reset, closed early), and it was not for a certificate the client refuses.
 fn is_transient(error: &reqwest::Error) -> bool {
@@ -1516,7 +1433,7 @@ fn after_attempts(attempts: u32) -> String {
 }
 
 /// A reqwest error with its causes. drydock never puts credentials in URLs, so the URL may stay.
-fn describe(error: &reqwest::Error) -> String {
+pub(crate) fn describe(error: &reqwest::Error) -> String {
     let mut message = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod body;
 pub mod challenge;
 mod client;
 pub mod link;
