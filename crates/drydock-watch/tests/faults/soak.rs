@@ -12,7 +12,9 @@
 //! ```
 //!
 //! `DRYDOCK_SOAK_SEED` replays a run (the seed is printed first); `DRYDOCK_SOAK_CONTAINERS` and
-//! `DRYDOCK_SOAK_CYCLES` change the full soak's size (200 and 5,000).
+//! `DRYDOCK_SOAK_CYCLES` change the full soak's size (200 and 5,000); `DRYDOCK_SOAK_MODES` keeps
+//! only the modes whose name contains one of its comma-separated words (`tag list,reset`), to
+//! look at one mode's effect on memory.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -81,6 +83,28 @@ fn modes() -> Vec<(Option<Fault>, Expect)> {
     ]
 }
 
+/// The modes `DRYDOCK_SOAK_MODES` keeps (all when it is unset or matches none).
+fn selected(modes: Vec<(Option<Fault>, Expect)>) -> Vec<(Option<Fault>, Expect)> {
+    let Ok(wanted) = std::env::var("DRYDOCK_SOAK_MODES") else {
+        return modes;
+    };
+    let name = |fault: &Option<Fault>| fault.as_ref().map_or("pass-through".into(), Fault::name);
+    let kept: Vec<_> = modes
+        .iter()
+        .filter(|(fault, _)| {
+            wanted
+                .split(',')
+                .any(|word| !word.trim().is_empty() && name(fault).contains(word.trim()))
+        })
+        .cloned()
+        .collect();
+    if kept.is_empty() {
+        eprintln!("soak: DRYDOCK_SOAK_MODES={wanted} matches no mode; running them all");
+        return modes;
+    }
+    kept
+}
+
 /// What was measured after cycle 100 and at the end.
 #[derive(Clone, Copy, Debug)]
 struct Sample {
@@ -89,7 +113,13 @@ struct Sample {
     tasks: usize,
 }
 
-fn sample() -> Sample {
+/// A sample taken the same way after cycle 100 and at the end: with the proxy passing everything
+/// through and after two seconds in which the connections the client gave up on (a hang, a
+/// trickle) close on both sides. (The next cycle sets its own mode.)
+async fn settled_sample(proxy: &FaultProxy) -> Sample {
+    proxy.pass_through();
+    proxy.require_token(false);
+    tokio::time::sleep(Duration::from_secs(2)).await;
     Sample {
         rss_kib: rss_kib(),
         fds: open_fds(),
@@ -155,7 +185,7 @@ async fn soak(containers: usize, cycles: usize, rss_slack_kib: u64) {
     let store = Arc::new(InMemoryStore::new());
     let watcher = watcher("soak", engine(&prefix).await, client, store, 10);
 
-    let modes = modes();
+    let modes = selected(modes());
     let mut failures: Vec<String> = Vec::new();
     let mut at_100 = None;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -224,26 +254,25 @@ async fn soak(containers: usize, cycles: usize, rss_slack_kib: u64) {
         if failures.len() > 20 {
             break;
         }
-        if cycle == 100 {
-            at_100 = Some(sample());
-        }
-        if cycle % 500 == 0 {
-            let now = sample();
-            eprintln!(
-                "soak: cycle {cycle} after {:.0?}: RSS {} KiB, {} fds, {} tasks",
-                soak_started.elapsed(),
-                now.rss_kib,
-                now.fds,
-                now.tasks
-            );
+        let checkpoint = cycle % (cycles / 10).max(1) == 0;
+        if cycle == 100 || checkpoint {
+            let now = settled_sample(&proxy).await;
+            if cycle == 100 {
+                at_100 = Some(now);
+            }
+            if checkpoint {
+                eprintln!(
+                    "soak: cycle {cycle} after {:.0?}: RSS {} KiB, {} fds, {} tasks",
+                    soak_started.elapsed(),
+                    now.rss_kib,
+                    now.fds,
+                    now.tasks
+                );
+            }
         }
     }
     let wall = soak_started.elapsed();
-    proxy.pass_through();
-    proxy.require_token(false);
-    // Let connections the client gave up on (a hang, a trickle) close on both sides.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let end = sample();
+    let end = settled_sample(&proxy).await;
     eprintln!("soak: modes {counts:?}");
     eprintln!(
         "soak: seed {seed}; {cycles} cycles × {containers} containers in {wall:.1?}; after cycle 100: {at_100:?}; at the end: {end:?}"
