@@ -19,7 +19,8 @@ pub(crate) struct Route {
     pub(crate) path: &'static str,
     pub(crate) summary: &'static str,
     /// Status codes the route answers, with what they mean. Protected routes also answer 429
-    /// (too many failed logins), added by [`document`].
+    /// (too many failed logins) and the store's failures ([`STORE_ANSWERS`]), added by
+    /// [`document`].
     pub(crate) responses: &'static [(u16, &'static str)],
     /// Whether it answers without credentials.
     pub(crate) public: bool,
@@ -58,6 +59,20 @@ const fn route(
 const NOT_FOUND: (u16, &str) = (404, "Container not found");
 const UNAUTHORIZED: (u16, &str) = (401, "Authentication required");
 const BAD_QUERY: (u16, &str) = (400, "Invalid query parameter");
+
+/// What every protected route may answer besides its own list: its store failing.
+/// (`ApiError::store`; a read never finds the disk full, so `GET`s do not list 507.)
+const STORE_ANSWERS: &[(u16, &str)] = &[
+    (500, "drydock's store holds a record it cannot read"),
+    (503, "drydock's store cannot be reached"),
+    (507, "drydock's store's disk is full: nothing was written"),
+];
+
+/// What every protected route answers to an address with too many failed logins.
+const THROTTLED: (u16, &str) = (
+    429,
+    "Too many failed logins from this address: retry after `Retry-After` seconds",
+);
 
 /// Every route of the API.
 pub(crate) const ROUTES: &[Route] = &[
@@ -731,11 +746,12 @@ pub(crate) fn document() -> OpenApi {
             "delete" => HttpMethod::Delete,
             _ => HttpMethod::Put,
         };
-        let throttled = (
-            429,
-            "Too many failed logins from this address: retry after `Retry-After` seconds",
-        );
-        let extra: &[(u16, &str)] = if route.public { &[] } else { &[throttled] };
+        let extra = STORE_ANSWERS
+            .iter()
+            .filter(|(code, _)| *code != 507 || route.method != "get")
+            .chain([&THROTTLED])
+            .filter(|_| !route.public)
+            .filter(|(code, _)| route.responses.iter().all(|(own, _)| own != code));
         let mut responses = ResponsesBuilder::new();
         for (code, description) in route.responses.iter().chain(extra) {
             let mut response = ResponseBuilder::new().description(*description);

@@ -163,6 +163,23 @@ async fn a_full_disk_refuses_writes_clearly_and_keeps_what_was_acknowledged() {
         watch_status == 507 || watch_status == 200,
         "{watch_status}: {watch_body}"
     );
+    // Both answers are in the served API description, for clients generated from it.
+    let document = server.get_json("/api/openapi.json").await;
+    let documented = |method: &str, path: &str, status: u16| {
+        document["paths"][path][method]["responses"]
+            .get(status.to_string())
+            .is_some()
+    };
+    assert!(
+        documented("patch", "/api/containers/{id}/update-policy", 507),
+        "the update-policy route's answers: {}",
+        document["paths"]["/api/containers/{id}/update-policy"]["patch"]["responses"]
+    );
+    assert!(documented(
+        "post",
+        "/api/containers/watch",
+        watch_status.as_u16()
+    ));
     let mut server = server;
     assert!(server.child.try_wait().unwrap().is_none(), "drydock exited");
     assert!(!server.logs().contains("panicked"), "{}", server.logs());
