@@ -141,16 +141,12 @@ pub(crate) async fn read_body(
         registry: registry.to_owned(),
         reason: format!("response larger than {limit} bytes"),
     };
-    if response
-        .content_length()
-        .is_some_and(|len| len > limit as u64)
-    {
-        return Err(too_large());
-    }
-    let announced = response
-        .content_length()
-        .and_then(|len| usize::try_from(len).ok())
-        .unwrap_or(0);
+    let announced = match response.content_length() {
+        Some(len) if len > limit as u64 => return Err(too_large()),
+        // Within `limit`, a `usize`.
+        Some(len) => len as usize,
+        None => 0,
+    };
     let mut permit = None;
     if announced > LARGE_BODY {
         permit = Some(acquire_large(large, registry, timeout).await?);

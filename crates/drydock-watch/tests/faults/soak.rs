@@ -83,18 +83,22 @@ fn modes() -> Vec<(Option<Fault>, Expect)> {
     ]
 }
 
+/// A mode's name in the soak's output and in `DRYDOCK_SOAK_MODES`.
+fn mode_name(fault: &Option<Fault>) -> String {
+    fault.as_ref().map_or("pass-through".into(), Fault::name)
+}
+
 /// The modes `DRYDOCK_SOAK_MODES` keeps (all when it is unset or matches none).
 fn selected(modes: Vec<(Option<Fault>, Expect)>) -> Vec<(Option<Fault>, Expect)> {
     let Ok(wanted) = std::env::var("DRYDOCK_SOAK_MODES") else {
         return modes;
     };
-    let name = |fault: &Option<Fault>| fault.as_ref().map_or("pass-through".into(), Fault::name);
     let kept: Vec<_> = modes
         .iter()
         .filter(|(fault, _)| {
             wanted
                 .split(',')
-                .any(|word| !word.trim().is_empty() && name(fault).contains(word.trim()))
+                .any(|word| !word.trim().is_empty() && mode_name(fault).contains(word.trim()))
         })
         .cloned()
         .collect();
@@ -194,7 +198,7 @@ async fn soak(containers: usize, cycles: usize, rss_slack_kib: u64) {
         let (fault, expect) = modes[rng.usize(..modes.len())].clone();
         let affected: Vec<usize> = (0..repo_count).filter(|_| rng.bool()).collect();
         let names: Vec<String> = affected.iter().map(|&r| repository(&repos[r])).collect();
-        let mode = fault.as_ref().map_or("pass-through".into(), Fault::name);
+        let mode = mode_name(&fault);
         *counts.entry(mode.clone()).or_default() += 1;
         proxy.require_token(matches!(fault, Some(Fault::TokenStatus { .. })));
         // An empty repository list would mean every repository: no repository, no rule.
