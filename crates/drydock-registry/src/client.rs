@@ -524,7 +524,7 @@ impl RegistryClient {
                 .and_then(|h| h.to_str().ok())
                 .and_then(|h| Challenge::parse(h).ok())
         {
-            endpoint.learn(challenge, None);
+            endpoint.learn(challenge, None, None);
         }
     }
 
@@ -660,7 +660,7 @@ impl RegistryClient {
                         .and_then(|h| Challenge::parse(h).ok());
                     let learned = challenge.is_some();
                     if let Some(challenge) = challenge {
-                        endpoint.learn(challenge, scope);
+                        endpoint.learn(challenge, scope, authorization.as_ref());
                     }
                     if challenged || scope.is_none() || !learned {
                         return Err(RegistryError::Unauthorized {
@@ -1051,11 +1051,20 @@ impl Endpoint {
             .map(|(token, _)| token.clone())
     }
 
-    /// Records a challenge; a fresh `401` for a scope we held a token for means the token is stale.
-    fn learn(&self, challenge: Challenge, scope: Option<&str>) {
+    /// Records a challenge. A `401` to a request that carried the scope's cached token means that
+    /// token is stale. A `401` to one sent without it (before the challenge was known, while
+    /// another request fetched the token) says nothing about the token: dropping it then made
+    /// the first cycle fetch tokens twice.
+    fn learn(&self, challenge: Challenge, scope: Option<&str>, sent: Option<&Secret>) {
         let mut auth = lock(&self.auth);
-        if let Some(scope) = scope {
-            auth.tokens.remove(scope);
+        if let (Some(scope), Some(sent)) = (scope, sent) {
+            let carried = auth
+                .tokens
+                .get(scope)
+                .is_some_and(|(token, _)| bearer_header(token) == *sent);
+            if carried {
+                auth.tokens.remove(scope);
+            }
         }
         auth.challenge = Some(challenge);
     }
@@ -1453,6 +1462,34 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only a 401 to the request that carried the cached token drops it: one sent without a token
+    /// (before the challenge was known), or with an older one, leaves it for the callers waiting.
+    #[tokio::test]
+    async fn a_401_drops_a_scopes_token_only_when_that_token_was_sent() {
+        let client = RegistryClient::new(Vec::new(), ClientOptions::default());
+        let image: ImageReference = "127.0.0.1:5000/acme/app:1.0.0".parse().unwrap();
+        let endpoint = client.endpoint(&image).unwrap();
+        let scope = "repository:acme/app:pull";
+        let challenge = Challenge::Bearer {
+            realm: "https://127.0.0.1:5000/token".into(),
+            service: None,
+            scope: None,
+        };
+        let cached = Secret::new(String::from("fresh"));
+        let expires = Instant::now() + Duration::from_secs(300);
+        lock(&endpoint.auth)
+            .tokens
+            .insert(scope.into(), (cached.clone(), expires));
+
+        endpoint.learn(challenge.clone(), Some(scope), None);
+        assert_eq!(endpoint.cached_token(scope), Some(cached.clone()));
+        let older = bearer_header(&Secret::new(String::from("older")));
+        endpoint.learn(challenge.clone(), Some(scope), Some(&older));
+        assert_eq!(endpoint.cached_token(scope), Some(cached.clone()));
+        endpoint.learn(challenge, Some(scope), Some(&bearer_header(&cached)));
+        assert_eq!(endpoint.cached_token(scope), None);
+    }
 
     #[test]
     fn retry_after_reads_seconds_and_dates() {

@@ -201,11 +201,53 @@ async fn a_cycle_asks_each_question_once() {
     assert_eq!(stats[0].tag_lists, 100);
 }
 
+/// A first cycle that does not prefetch, as the server's does: every request goes out before the
+/// token challenge is known, and each 401 sends its caller for a token. It stays within one token
+/// per scope. (The race in which a late 401 threw away a token fetched meanwhile is rare here;
+/// `client::tests::a_401_drops_a_scopes_token_only_when_that_token_was_sent` pins the rule.)
+#[tokio::test]
+async fn a_first_cycle_without_prefetch_fetches_one_token_per_scope() {
+    let setup = Setup::Token;
+    let prefix = unique("noprefetch");
+    let mut images = Vec::new();
+    for r in 0..20 {
+        let repo = format!("{prefix}/app{r}");
+        for tag in ["1.0.0", "1.1.0"] {
+            setup.push_image(&repo, tag, &linux("amd64", None)).await;
+        }
+        images.push(image(setup, &repo));
+    }
+    // The issuer serves every test of this binary: count only requests for these scopes.
+    let ours = || {
+        let scopes = issuer().scopes.lock().unwrap();
+        scopes
+            .iter()
+            .filter(|asked| asked.iter().any(|scope| scope.contains(&prefix)))
+            .count()
+    };
+    for round in 0..3 {
+        let client = RegistryClient::new(setup.providers(), ClientOptions::default());
+        let tokens_before = ours();
+        ask_concurrently(&client, &images).await;
+        let tokens = ours() - tokens_before;
+        assert!(
+            tokens <= images.len(),
+            "round {round}: {tokens} token requests for {} scopes",
+            images.len()
+        );
+    }
+}
+
 /// What a watch cycle asks: for each of two containers per (repository, tag), the tag list and the
 /// tag's digest, concurrently, through one cycle cache.
 async fn run_cycle(client: &RegistryClient, images: &[ImageReference]) {
-    let cache = CycleCache::new(client);
     client.prefetch_tokens(images).await;
+    ask_concurrently(client, images).await;
+}
+
+/// A cycle's questions without the prefetch.
+async fn ask_concurrently(client: &RegistryClient, images: &[ImageReference]) {
+    let cache = CycleCache::new(client);
     let mut calls = Vec::new();
     for image in images {
         for tag in ["1.0.0", "1.1.0", "1.0.0", "1.1.0"] {
