@@ -7,12 +7,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use drydock_core::discovery::{LabelSettings, resolve_image};
 use drydock_core::model::Container;
-use drydock_core::ports::{Registry, Store};
-use drydock_core::rules::TagRules;
-use drydock_core::selection::{Outcome, Verdict, select};
+use drydock_core::ports::Store;
+use drydock_core::selection::{Outcome, Verdict};
 use drydock_store_sled::SledStore;
+use drydock_watch::WatchError;
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -39,6 +38,9 @@ fn init_logging(config: &Config) {
 pub async fn serve() -> anyhow::Result<()> {
     let config = Config::from_process_env().context("configuration")?;
     init_logging(&config);
+    if config.wud_names {
+        tracing::info!("reading What's Up Docker's WUD_* variables as drydock's DD_* ones");
+    }
     for ignored in &config.ignored {
         tracing::warn!("ignored: {ignored}");
     }
@@ -54,13 +56,13 @@ pub async fn serve() -> anyhow::Result<()> {
     let update_events = state.events.subscribe();
     let recovered_state = state.clone();
     tokio::spawn(async move {
-        if crate::actions::recover(&updaters).await > 0 {
+        if updaters.recover().await > 0 {
             // The start-up watch may have seen containers parked mid-update: look again.
             if let Err(e) = recovered_state.watch_all().await {
                 tracing::warn!(error = %e, "watch after recovery failed");
             }
         }
-        crate::actions::spawn_auto_updates(updaters, update_events);
+        updaters.apply_automatically(update_events).await;
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     for watcher in &state.watchers {
@@ -68,12 +70,12 @@ pub async fn serve() -> anyhow::Result<()> {
         let stopped = stopped.clone();
         tokio::spawn(async move { watcher.run(stopped).await });
     }
-    tokio::spawn(crate::triggers::dispatch(
-        state.config.triggers.clone(),
-        state.store.clone(),
-        state.events.subscribe(),
-        drydock_triggers::RetryPolicy::default(),
-    ));
+    tokio::spawn(
+        state
+            .notifications
+            .clone()
+            .dispatch(state.events.subscribe()),
+    );
     if !state.config.server_enabled {
         tracing::info!("DD_SERVER_ENABLED=false: watching without the HTTP API");
         tokio::signal::ctrl_c()
@@ -120,10 +122,7 @@ fn tls_config(
 
 /// One watch cycle, printed.
 pub async fn check(json: bool) -> anyhow::Result<ExitCode> {
-    let config = Config::from_process_env().context("configuration")?;
-    // A one-off check keeps nothing: it must not touch (or wait for) a running server's store.
-    let store: Arc<dyn Store> = Arc::new(drydock_testkit::InMemoryStore::new());
-    let state = AppState::build(config, store).await?;
+    let state = one_off().await?;
     if std::io::stderr().is_terminal() {
         eprintln!(
             "drydock: checking the containers of {} watcher(s)…",
@@ -192,44 +191,36 @@ fn print_table(containers: &[Container]) {
     }
 }
 
-/// Why each tag was or was not offered to one container.
-pub async fn explain(name: &str) -> anyhow::Result<()> {
+/// The state of a one-off command: the configuration, and a store of its own, which keeps
+/// nothing and never touches (or waits for) a running server's store.
+async fn one_off() -> anyhow::Result<AppState> {
     let config = Config::from_process_env().context("configuration")?;
-    let store: Arc<dyn Store> = Arc::new(drydock_testkit::InMemoryStore::new());
-    let state = AppState::build(config, store).await?;
+    let store: Arc<dyn Store> = Arc::new(SledStore::temporary()?);
+    AppState::build(config, store).await
+}
+
+/// Why each tag was or was not offered to one container: the watch's own decision
+/// (`Watcher::explain`), printed.
+pub async fn explain(name: &str) -> anyhow::Result<()> {
+    let state = one_off().await?;
     for watcher in &state.watchers {
-        let runtime = watcher.runtime();
-        let listed = runtime.list_containers(true).await?;
-        let Some(summary) = listed
-            .iter()
-            .find(|c| c.name == name || c.id.starts_with(name))
-        else {
-            continue;
+        let explanation = match watcher.explain(name).await {
+            Ok(explanation) => explanation,
+            Err(WatchError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
         };
-        let labels = LabelSettings::read(&summary.labels);
-        let details = runtime.inspect_image(&summary.image_id).await?;
-        let resolved = resolve_image(&summary.image, &details.repo_tags, &details.repo_digests)?;
-        let rules = TagRules::builder()
-            .include(labels.include.clone().unwrap_or_default())
-            .exclude(labels.exclude.clone().unwrap_or_default())
-            .transform(labels.transform.clone().unwrap_or_default())
-            .family(labels.family.clone().unwrap_or_default())
-            .build()?;
-        let tags = state.registry.list_tags(&resolved.reference).await?;
-        let selection = select(&resolved.tag, &tags, &rules);
+        let selection = &explanation.selection;
         println!(
             "container {} ({}), image {}",
-            summary.name,
-            watcher.settings().name,
-            resolved.reference
+            explanation.container, explanation.watcher, explanation.image
         );
         println!(
             "installed tag {} (compared as {}), registry lists {} tags",
-            resolved.tag,
+            explanation.installed_tag,
             selection.current,
-            tags.len()
+            explanation.tags.len()
         );
-        for (tag, verdict) in selection.explain(&tags) {
+        for (tag, verdict) in selection.explain(&explanation.tags) {
             let text = match verdict {
                 Verdict::Chosen => "CHOSEN".to_owned(),
                 Verdict::Passed => "newer, not the best".to_owned(),
@@ -237,7 +228,7 @@ pub async fn explain(name: &str) -> anyhow::Result<()> {
             };
             println!("  {tag:<40} {text}");
         }
-        match selection.outcome {
+        match &selection.outcome {
             Outcome::Update { tag, diff, .. } => println!("=> update to {tag} ({diff})"),
             Outcome::UpToDate => println!("=> up to date"),
             Outcome::DigestOnly { .. } => println!("=> not a version: watched by digest only"),
@@ -257,6 +248,6 @@ pub fn hash_password() -> anyhow::Result<()> {
     if password.is_empty() {
         bail!("no password on standard input");
     }
-    println!("{}", crate::auth::hash_password(password)?);
+    println!("{}", drydock_accounts::hash_password(password)?);
     Ok(())
 }

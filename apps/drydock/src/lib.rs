@@ -5,14 +5,11 @@
 //! exists so that the fuzz targets in `fuzz/` can reach the configuration parser and the API's
 //! request bodies through [`fuzzing`]; it is not an interface for other programs.
 
-mod actions;
 mod api;
-mod auth;
 pub mod cli;
 mod config;
 mod openapi;
 mod state;
-mod triggers;
 
 #[doc(hidden)]
 pub mod fuzzing;

@@ -1,58 +1,46 @@
-//! Wiring: the adapters chosen by the configuration, assembled into what the API and the CLI use.
+//! Wiring: the adapters chosen by the configuration, assembled into the services the API and the
+//! CLI use.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
-use chrono::Utc;
-use drydock_actions::{AuditDraft, Updater};
+use drydock_accounts::Authenticator;
+use drydock_actions::{AuditDraft, Updater, Updaters};
+use drydock_core::event::WatchEvent;
+use drydock_core::image_ref::ImageReference;
 use drydock_core::model::Container;
 use drydock_core::operation::AuditStatus;
 use drydock_core::ports::{Clock, ContainerRuntime, Store, StoreError};
 use drydock_docker::DockerRuntime;
+use drydock_metrics::CycleTotals;
+use drydock_notify::Notifications;
 use drydock_registry::RegistryClient;
-use drydock_testkit::SystemClock;
-use drydock_watch::{WatchError, WatchEvent, Watcher};
+use drydock_registry::providers::Provider;
+use drydock_watch::{SystemClock, WatchError, Watcher};
 use tokio::sync::broadcast;
 
 use crate::api::list_cache::ListCache;
-use crate::auth::Authenticator;
 use crate::config::Config;
-
-/// Durations of recent watch cycles per watcher, for `/metrics`.
-#[derive(Debug, Default)]
-pub(crate) struct CycleStats {
-    pub(crate) by_watcher: Mutex<HashMap<String, (u64, f64, f64)>>,
-}
-
-impl CycleStats {
-    pub(crate) fn record(&self, watcher: &str, elapsed: Duration) {
-        let mut stats = self
-            .by_watcher
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = stats.entry(watcher.to_owned()).or_insert((0, 0.0, 0.0));
-        entry.0 += 1;
-        entry.1 += elapsed.as_secs_f64();
-        entry.2 = elapsed.as_secs_f64();
-    }
-}
 
 /// Everything a request handler may need.
 pub(crate) struct AppState {
     pub(crate) config: Config,
     pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
     /// `GET /api/containers`, encoded once per change of the stored containers.
     pub(crate) container_list: ListCache,
     pub(crate) registry: Arc<RegistryClient>,
     pub(crate) watchers: Vec<Arc<Watcher>>,
     pub(crate) auth: Authenticator,
     pub(crate) events: broadcast::Sender<WatchEvent>,
-    pub(crate) cycles: CycleStats,
+    /// Watch cycles so far, by watcher, for `/metrics`.
+    pub(crate) cycles: Mutex<BTreeMap<String, CycleTotals>>,
     pub(crate) started: Instant,
-    /// The Docker action triggers' updaters, by watcher name, in trigger order.
-    pub(crate) updaters: Vec<(String, Arc<Updater>)>,
+    pub(crate) notifications: Arc<Notifications>,
+    /// The action triggers' updaters, by watcher, in trigger order.
+    pub(crate) updaters: Arc<Updaters>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -64,8 +52,8 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Connects to every watcher's engine and opens the store.
-    pub(crate) async fn build(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+    /// Connects to every watcher's engine and wires the services over `store`.
+    pub(crate) async fn build(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let (store, container_list) = crate::api::list_cache::counting(store);
         let registry = Arc::new(RegistryClient::new(
             config.registries.clone(),
@@ -95,6 +83,7 @@ impl AppState {
                 clock.clone(),
             )));
         }
+        // One stream of every watcher's events, for the services and the API.
         let (events, _) = broadcast::channel(1024);
         for watcher in &watchers {
             let mut receiver = watcher.subscribe();
@@ -117,7 +106,7 @@ impl AppState {
             );
         }
         let auth = Authenticator::new(config.users.clone(), config.anonymous);
-        let pull_auth = crate::actions::registry_auth(config.registries.clone());
+        let pull_auth = engine_credentials(config.registries.clone());
         let mut updaters = Vec::new();
         for settings in &config.actions {
             for watcher in &watchers {
@@ -131,17 +120,21 @@ impl AppState {
                 updaters.push((watcher.settings().name.clone(), Arc::new(updater)));
             }
         }
+        let triggers = std::mem::take(&mut config.triggers);
+        let notifications = Arc::new(Notifications::new(triggers, store.clone(), clock.clone()));
         Ok(Self {
             config,
             store,
+            clock,
             container_list,
             registry,
             watchers,
             auth,
             events,
-            cycles: CycleStats::default(),
+            cycles: Mutex::default(),
             started: Instant::now(),
-            updaters,
+            notifications,
+            updaters: Arc::new(Updaters::new(updaters)),
         })
     }
 
@@ -150,14 +143,6 @@ impl AppState {
         self.watchers
             .iter()
             .find(|w| w.settings().name == container.watcher)
-    }
-
-    /// The updater that applies updates to a container: on the container's watcher, the first
-    /// Docker Compose action for a compose container, else the first Docker action.
-    pub(crate) fn updater_for(&self, container: &Container) -> Option<&Arc<Updater>> {
-        crate::actions::candidates(&self.updaters, container)
-            .into_iter()
-            .next()
     }
 
     /// Appends an audit entry for an action taken through the API; a store failure is logged.
@@ -177,7 +162,7 @@ impl AppState {
             status,
             details,
         };
-        drydock_actions::record_audit(self.store.as_ref(), Utc::now(), None, draft).await;
+        drydock_actions::record_audit(self.store.as_ref(), self.clock.now(), None, draft).await;
     }
 
     /// Runs one watch cycle on every watcher; returns every stored container and the failures of
@@ -189,7 +174,11 @@ impl AppState {
             match watcher.watch_all().await {
                 Ok(_) => self
                     .cycles
-                    .record(&watcher.settings().name, started.elapsed()),
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .entry(watcher.settings().name.clone())
+                    .or_default()
+                    .record(started.elapsed()),
                 Err(e) => {
                     tracing::warn!(watcher = %watcher.settings().name, error = %e, "watch failed");
                     failed.push(e);
@@ -198,4 +187,11 @@ impl AppState {
         }
         Ok((self.store.containers().await?, failed))
     }
+}
+
+/// The engine credential (`X-Registry-Auth`) for pulling an image with the configured registries.
+fn engine_credentials(providers: Vec<Provider>) -> drydock_actions::RegistryAuth {
+    Arc::new(move |image: &ImageReference| {
+        drydock_registry::providers::pick(&providers, image)?.engine_credential(image)
+    })
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
 
+use drydock_core::discovery::LabelSettings;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
@@ -16,15 +17,6 @@ pub enum HookPoint {
     Pre,
     /// After a successful update (`dd.hook.post`); a failure is reported, nothing is undone.
     Post,
-}
-
-impl HookPoint {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Pre => "dd.hook.pre",
-            Self::Post => "dd.hook.post",
-        }
-    }
 }
 
 /// A hook to run: the command and its limits, read from a container's labels.
@@ -39,24 +31,16 @@ pub struct Hook {
 }
 
 impl Hook {
-    /// The hook at `point` a container's labels configure (`wud.hook.*` accepted too).
-    pub fn from_labels(labels: &BTreeMap<String, String>, point: HookPoint) -> Option<Self> {
-        let get = |key: &str| {
-            labels
-                .get(key)
-                .or_else(|| labels.get(&key.replacen("dd.", "wud.", 1)))
-                .map(|v| v.trim().to_owned())
-        };
-        let command = get(point.label()).filter(|c| !c.is_empty())?;
-        let timeout = get("dd.hook.timeout")
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(Duration::from_secs(60), Duration::from_millis);
-        let abort_on_failure =
-            get("dd.hook.pre.abort").is_none_or(|v| !v.eq_ignore_ascii_case("false"));
+    /// The hook at `point` a container's labels configure (`dd.hook.*`, `wud.hook.*` accepted).
+    pub fn from_labels(labels: &LabelSettings, point: HookPoint) -> Option<Self> {
+        let command = match point {
+            HookPoint::Pre => labels.hook_pre.clone(),
+            HookPoint::Post => labels.hook_post.clone(),
+        }?;
         Some(Self {
             command,
-            timeout,
-            abort_on_failure,
+            timeout: labels.hook_timeout.unwrap_or(Duration::from_secs(60)),
+            abort_on_failure: labels.hook_pre_abort.unwrap_or(true),
         })
     }
 
@@ -127,11 +111,15 @@ fn tail(out: &[u8], err: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> LabelSettings {
+        LabelSettings::read(&env(pairs))
     }
 
     #[test]
@@ -155,7 +143,7 @@ mod tests {
             HookPoint::Post,
         )
         .unwrap();
-        let env = labels(&[("DD_CONTAINER_NAME", "web"), ("DD_UPDATE_TO", "2.0.0")]);
+        let env = env(&[("DD_CONTAINER_NAME", "web"), ("DD_UPDATE_TO", "2.0.0")]);
         assert_eq!(hook.run(&env).await.unwrap(), "web 2.0.0");
     }
 

@@ -32,11 +32,13 @@
 //! [`Action`]: drydock_core::ports::Action
 //! [`Backup`]: drydock_core::operation::Backup
 
-mod compose;
+mod automatic;
+pub mod compose;
 mod hooks;
 mod settings;
 mod updater;
 
+pub use automatic::Updaters;
 pub use compose::{ComposeOptions, ComposePatch, ComposePatchError, patch_compose_file};
 pub use hooks::{Hook, HookPoint};
 pub use settings::{ActionSettings, AutoMode, SettingsError};

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use drydock_core::discovery::LabelSettings;
+
 use crate::compose::ComposeOptions;
 
 /// When a detected update is applied without anyone asking.
@@ -169,20 +171,73 @@ impl ActionSettings {
         Ok(settings)
     }
 
+    /// Every Docker and Docker Compose action `env` configures (`DD_ACTION_DOCKER_{NAME}_*` and
+    /// `DD_ACTION_DOCKERCOMPOSE_{NAME}_*`, the legacy `DD_TRIGGER_*` spellings too, `DD_ACTION_`
+    /// winning), Docker ones first, each in name order, with `DD_HOOKS_ENABLED` applied.
+    ///
+    /// # Errors
+    ///
+    /// [`SettingsError`] naming the trigger and key for a variable without a name or key, an
+    /// unknown key or a bad value.
+    pub fn all_from_env(env: &BTreeMap<String, String>) -> Result<Vec<Self>, SettingsError> {
+        let hooks = match env.get("DD_HOOKS_ENABLED").map(|v| v.trim()) {
+            None | Some("") => false,
+            Some(v) => flag(&v.to_ascii_lowercase()).ok_or_else(|| SettingsError {
+                trigger: "hooks".into(),
+                key: "DD_HOOKS_ENABLED".into(),
+                value: Some(v.to_owned()),
+                expected: "true or false".into(),
+            })?,
+        };
+        let mut out = Vec::new();
+        for (kind, compose) in [("DOCKER", false), ("DOCKERCOMPOSE", true)] {
+            // name → key → value; DD_ACTION_ wins over the legacy DD_TRIGGER_.
+            let mut grouped: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+            for prefix in [format!("DD_TRIGGER_{kind}_"), format!("DD_ACTION_{kind}_")] {
+                for (variable, value) in env.iter().filter(|(k, _)| k.starts_with(&prefix)) {
+                    let rest = &variable[prefix.len()..];
+                    let Some((name, key)) = rest
+                        .split_once('_')
+                        .filter(|(n, k)| !n.is_empty() && !k.is_empty())
+                    else {
+                        return Err(SettingsError {
+                            trigger: variable.clone(),
+                            key: String::new(),
+                            value: None,
+                            expected: format!("{prefix}{{NAME}}_{{KEY}}"),
+                        });
+                    };
+                    grouped
+                        .entry(name.to_ascii_lowercase())
+                        .or_default()
+                        .insert(key.to_ascii_uppercase(), value.clone());
+                }
+            }
+            for (name, keys) in &grouped {
+                let mut settings = if compose {
+                    Self::compose_from_keys(name, keys)?
+                } else {
+                    Self::from_keys(name, keys)?
+                };
+                settings.hooks_enabled = hooks;
+                out.push(settings);
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether a detected update of a container with these labels is applied automatically.
-    pub fn applies_automatically(&self, labels: &BTreeMap<String, String>) -> bool {
-        let names = |label: &str| {
-            labels
-                .get(label)
-                .or_else(|| labels.get(&label.replacen("dd.", "wud.", 1)))
+    pub fn applies_automatically(&self, labels: &LabelSettings) -> bool {
+        let names = |list: &Option<String>| {
+            list.as_deref()
                 .is_some_and(|list| list.split(',').any(|r| self.matches(r)))
         };
-        let excluded = names("dd.action.exclude");
+        let excluded = names(&labels.action_exclude);
         match self.auto {
             AutoMode::All => !excluded,
             AutoMode::Never => false,
-            AutoMode::OnInclude => names("dd.action.include") && !excluded,
-            AutoMode::OnAuto => names("dd.action.auto") && !excluded,
+            AutoMode::OnInclude => names(&labels.action_include) && !excluded,
+            AutoMode::OnAuto => names(&labels.action_auto) && !excluded,
         }
     }
 
@@ -290,8 +345,9 @@ mod tests {
         let e = ActionSettings::compose_from_keys("stack", &keys(&[("NOPE", "x")])).unwrap_err();
         assert_eq!(e.trigger, "dockercompose.stack");
         assert!(
-            ActionSettings::compose("stack")
-                .applies_automatically(&keys(&[("dd.action.include", "dockercompose.stack")]))
+            ActionSettings::compose("stack").applies_automatically(&LabelSettings::read(&keys(&[
+                ("dd.action.include", "dockercompose.stack")
+            ])))
         );
     }
 
@@ -322,8 +378,50 @@ mod tests {
     }
 
     #[test]
+    fn reads_action_triggers_with_the_legacy_alias() {
+        let settings = ActionSettings::all_from_env(&keys(&[
+            ("DD_TRIGGER_DOCKER_LOCAL_PRUNE", "true"),
+            ("DD_TRIGGER_DOCKER_LOCAL_BACKUPCOUNT", "9"),
+            ("DD_ACTION_DOCKER_LOCAL_BACKUPCOUNT", "5"),
+            ("DD_HOOKS_ENABLED", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.len(), 1);
+        assert_eq!(settings[0].id, "docker.local");
+        assert!(settings[0].prune);
+        assert_eq!(settings[0].backup_count, 5, "DD_ACTION_ wins");
+        assert!(settings[0].hooks_enabled);
+    }
+
+    #[test]
+    fn bad_settings_stop_start_up_naming_the_key() {
+        let e =
+            ActionSettings::all_from_env(&keys(&[("DD_ACTION_DOCKER_LOCAL_AUTO", "sometimes")]))
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("AUTO") && e.contains("sometimes"), "{e}");
+        let e = ActionSettings::all_from_env(&keys(&[("DD_HOOKS_ENABLED", "maybe")])).unwrap_err();
+        assert!(e.to_string().contains("DD_HOOKS_ENABLED"), "{e}");
+        let e =
+            ActionSettings::all_from_env(&keys(&[("DD_ACTION_DOCKER_LOCAL", "x")])).unwrap_err();
+        assert!(e.to_string().contains("DD_ACTION_DOCKER_LOCAL"), "{e}");
+    }
+
+    #[test]
+    fn compose_actions_are_read_next_to_docker_ones() {
+        let settings = ActionSettings::all_from_env(&keys(&[
+            ("DD_ACTION_DOCKER_LOCAL_PRUNE", "true"),
+            ("DD_TRIGGER_DOCKERCOMPOSE_STACK_FILE", "/srv/compose.yaml"),
+        ]))
+        .unwrap();
+        let ids: Vec<&str> = settings.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, vec!["docker.local", "dockercompose.stack"]);
+        assert!(settings[0].compose.is_none() && settings[1].compose.is_some());
+    }
+
+    #[test]
     fn automatic_updates_follow_the_mode_and_labels() {
-        let labels = |pairs: &[(&str, &str)]| keys(pairs);
+        let labels = |pairs: &[(&str, &str)]| LabelSettings::read(&keys(pairs));
         let mut s = ActionSettings::new("local");
         assert!(!s.applies_automatically(&labels(&[])));
         assert!(s.applies_automatically(&labels(&[("dd.action.include", "docker.local")])));

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use drydock_core::discovery::LabelSettings;
 use drydock_core::image_ref::ImageReference;
 use drydock_core::model::{Container, ContainerStatus, KindOfUpdate};
 use drydock_core::operation::{
@@ -372,7 +373,7 @@ impl Updater {
             .into_iter()
             .filter(|_| self.settings.hooks_enabled)
             .filter_map(|point| {
-                Hook::from_labels(&spec.labels, point).map(|h| match point {
+                Hook::from_labels(&LabelSettings::read(&spec.labels), point).map(|h| match point {
                     HookPoint::Pre => format!("pre: {}", h.command),
                     HookPoint::Post => format!("post: {}", h.command),
                 })
@@ -561,7 +562,8 @@ impl Updater {
         op: &mut Operation,
     ) -> Result<Option<Backup>, StepError> {
         if self.settings.hooks_enabled
-            && let Some(hook) = Hook::from_labels(&spec.labels, HookPoint::Pre)
+            && let Some(hook) =
+                Hook::from_labels(&LabelSettings::read(&spec.labels), HookPoint::Pre)
         {
             match hook.run(env).await {
                 Ok(_) => {}
@@ -980,7 +982,8 @@ impl Updater {
         })
         .await;
         if self.settings.hooks_enabled
-            && let Some(hook) = Hook::from_labels(&spec.labels, HookPoint::Post)
+            && let Some(hook) =
+                Hook::from_labels(&LabelSettings::read(&spec.labels), HookPoint::Post)
         {
             let (status, details) = match hook.run(env).await {
                 Ok(out) => (AuditStatus::Success, out),

@@ -1,29 +1,36 @@
 //! From what an engine says about a container to what drydock watches: labels, the image
 //! reference, the digest to compare, the link.
 //!
-//! Labels are read in drydock's `dd.*` names, with What's Up Docker's `wud.*` accepted as aliases
-//! (users migrate with their labels; `dd.*` wins when both are set).
+//! [`LabelSettings`] is the one reader of a container's labels: drydock's `dd.*` names, What's Up
+//! Docker's `wud.*` accepted as aliases (users migrate with their labels; `dd.*` wins when both are
+//! set), and the `com.docker.compose.*` labels Docker Compose sets. Everything else in drydock
+//! takes its fields instead of looking labels up itself.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::image_ref::{ImageRefError, ImageReference, is_image_id};
+use crate::rules::{RuleError, RuleSource, TagRules};
 use crate::version::Version;
 
-/// The `dd.*` labels drydock reads from a container.
+/// The label Docker Compose sets to the comma-separated list of the project's compose files.
+pub const COMPOSE_CONFIG_FILES_LABEL: &str = "com.docker.compose.project.config_files";
+/// The label Docker Compose sets to the project's working directory.
+pub const COMPOSE_WORKING_DIR_LABEL: &str = "com.docker.compose.project.working_dir";
+/// The label Docker Compose sets to the service a container belongs to.
+pub const COMPOSE_SERVICE_LABEL: &str = "com.docker.compose.service";
+/// The label Docker Compose sets to the project a container belongs to.
+pub const COMPOSE_PROJECT_LABEL: &str = "com.docker.compose.project";
+
+/// What a container's labels ask of drydock.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LabelSettings {
     /// `dd.watch`: watch this container or not (overrides the watcher's default).
     pub watch: Option<bool>,
     /// `dd.watch.digest`: compare digests or not.
     pub watch_digest: Option<bool>,
-    /// `dd.tag.include`.
-    pub include: Option<String>,
-    /// `dd.tag.exclude`.
-    pub exclude: Option<String>,
-    /// `dd.tag.transform`.
-    pub transform: Option<String>,
-    /// `dd.tag.family`.
-    pub family: Option<String>,
+    /// `dd.tag.include`, `dd.tag.exclude`, `dd.tag.transform`, `dd.tag.family`, as written.
+    pub tag_rules: RuleSource,
     /// `dd.link.template`.
     pub link_template: Option<String>,
     /// `dd.display.name`.
@@ -34,12 +41,29 @@ pub struct LabelSettings {
     pub notification_include: Option<String>,
     /// `dd.notification.exclude` (legacy `dd.trigger.exclude`).
     pub notification_exclude: Option<String>,
-    /// `dd.action.include`.
+    /// `dd.action.include`: the action triggers that update this container automatically.
     pub action_include: Option<String>,
-    /// `dd.action.exclude`.
+    /// `dd.action.exclude`: the action triggers that never update it automatically.
     pub action_exclude: Option<String>,
+    /// `dd.action.auto`: the action triggers whose `AUTO=onauto` applies to it.
+    pub action_auto: Option<String>,
     /// `dd.registry.lookup.image`: another image to ask the registry about.
     pub lookup_image: Option<String>,
+    /// `dd.hook.pre`: a shell command run before an update.
+    pub hook_pre: Option<String>,
+    /// `dd.hook.post`: a shell command run after a successful update.
+    pub hook_post: Option<String>,
+    /// `dd.hook.timeout`: how long a hook may run (milliseconds; unreadable values count as unset).
+    pub hook_timeout: Option<Duration>,
+    /// `dd.hook.pre.abort`: whether a failing pre-hook aborts the update (unset: it does).
+    pub hook_pre_abort: Option<bool>,
+    /// The compose service the container belongs to (`com.docker.compose.service`).
+    pub compose_service: Option<String>,
+    /// The compose project (`com.docker.compose.project`).
+    pub compose_project: Option<String>,
+    /// The compose files it was started from: `dd.compose.file`, else the files Docker Compose
+    /// recorded, relative ones joined to the project's working directory (see [`compose_files`]).
+    pub compose_files: Vec<String>,
 }
 
 impl LabelSettings {
@@ -53,10 +77,12 @@ impl LabelSettings {
     /// let labels = BTreeMap::from([
     ///     ("wud.tag.include".to_owned(), r"^\d+\.\d+\.\d+$".to_owned()),
     ///     ("dd.watch".to_owned(), "TRUE".to_owned()),
+    ///     ("wud.trigger.include".to_owned(), "ntfy.one".to_owned()),
     /// ]);
     /// let settings = LabelSettings::read(&labels);
     /// assert_eq!(settings.watch, Some(true));
-    /// assert_eq!(settings.include.as_deref(), Some(r"^\d+\.\d+\.\d+$"));
+    /// assert_eq!(settings.tag_rules.include.as_deref(), Some(r"^\d+\.\d+\.\d+$"));
+    /// assert_eq!(settings.notification_include.as_deref(), Some("ntfy.one"));
     /// ```
     pub fn read(labels: &BTreeMap<String, String>) -> Self {
         let get = |names: &[&str]| -> Option<String> {
@@ -71,13 +97,22 @@ impl LabelSettings {
             })
         };
         let flag = |names: &[&str]| get(names).and_then(|v| parse_bool(&v));
+        let plain = |name: &str| {
+            labels
+                .get(name)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
         Self {
             watch: flag(&["watch"]),
             watch_digest: flag(&["watch.digest"]),
-            include: get(&["tag.include"]),
-            exclude: get(&["tag.exclude"]),
-            transform: get(&["tag.transform"]),
-            family: get(&["tag.family"]),
+            tag_rules: RuleSource {
+                include: get(&["tag.include"]),
+                exclude: get(&["tag.exclude"]),
+                transform: get(&["tag.transform"]),
+                family: get(&["tag.family"]),
+            },
             link_template: get(&["link.template"]),
             display_name: get(&["display.name"]),
             display_icon: get(&["display.icon"]),
@@ -85,7 +120,22 @@ impl LabelSettings {
             notification_exclude: get(&["notification.exclude", "trigger.exclude"]),
             action_include: get(&["action.include"]),
             action_exclude: get(&["action.exclude"]),
+            action_auto: get(&["action.auto"]),
             lookup_image: get(&["registry.lookup.image", "registry.lookup.url"]),
+            hook_pre: get(&["hook.pre"]),
+            hook_post: get(&["hook.post"]),
+            hook_timeout: get(&["hook.timeout"])
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_millis),
+            hook_pre_abort: flag(&["hook.pre.abort"]),
+            compose_service: plain(COMPOSE_SERVICE_LABEL),
+            compose_project: plain(COMPOSE_PROJECT_LABEL),
+            compose_files: compose_files(
+                get(&["compose.file"])
+                    .or_else(|| plain(COMPOSE_CONFIG_FILES_LABEL))
+                    .as_deref(),
+                plain(COMPOSE_WORKING_DIR_LABEL).as_deref(),
+            ),
         }
     }
 
@@ -93,6 +143,78 @@ impl LabelSettings {
     pub fn is_watched(&self, watch_by_default: bool) -> bool {
         self.watch.unwrap_or(watch_by_default)
     }
+
+    /// The container's tag rules, compiled: the only way drydock builds [`TagRules`] from labels.
+    ///
+    /// # Errors
+    ///
+    /// [`RuleError`] naming the rule and its text when a regex, the transform or the family mode
+    /// cannot be used.
+    pub fn compile_tag_rules(&self) -> Result<TagRules, RuleError> {
+        self.tag_rules.compile()
+    }
+
+    /// The image to ask the registry about: `dd.registry.lookup.image` when set, else `image`.
+    ///
+    /// # Errors
+    ///
+    /// [`ImageRefError`] when the label does not name an image reference.
+    pub fn lookup(&self, image: &ImageReference) -> Result<ImageReference, ImageRefError> {
+        match &self.lookup_image {
+            Some(other) => other.parse(),
+            None => Ok(image.clone()),
+        }
+    }
+}
+
+/// A compose project's files from a comma-separated `list`: entries trimmed, empty ones and repeats
+/// dropped, the order kept; relative paths joined to `working_dir` with `/` (a leading `./`
+/// dropped), absolute ones (`/…`, `C:\…`, `\\…`) kept. Pure string handling: nothing is read
+/// from disk.
+///
+/// ```
+/// use drydock_core::discovery::compose_files;
+///
+/// assert_eq!(
+///     compose_files(Some("compose.yaml, ./override.yaml,/etc/x.yaml"), Some("/srv/app/")),
+///     ["/srv/app/compose.yaml", "/srv/app/override.yaml", "/etc/x.yaml"]
+/// );
+/// assert!(compose_files(None, Some("/srv")).is_empty());
+/// ```
+pub fn compose_files(list: Option<&str>, working_dir: Option<&str>) -> Vec<String> {
+    let Some(list) = list else {
+        return Vec::new();
+    };
+    let mut files: Vec<String> = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let path = match working_dir {
+            Some(dir) if !is_absolute(entry) => join(dir, entry),
+            _ => entry.to_owned(),
+        };
+        if !files.contains(&path) {
+            files.push(path);
+        }
+    }
+    files
+}
+
+fn is_absolute(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    path.starts_with('/')
+        || path.starts_with("\\\\")
+        || (bytes.len() >= 3
+            && bytes[0].is_ascii_alphabetic()
+            && bytes[1] == b':'
+            && matches!(bytes[2], b'\\' | b'/'))
+}
+
+fn join(dir: &str, path: &str) -> String {
+    let mut path = path;
+    while let Some(rest) = path.strip_prefix("./") {
+        path = rest;
+    }
+    let dir = dir.trim_end_matches('/');
+    format!("{dir}/{path}")
 }
 
 /// `true`/`false` in any case, and the usual synonyms.
@@ -278,6 +400,90 @@ mod tests {
         items.iter().map(|s| (*s).to_owned()).collect()
     }
 
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn compose_files_from_docker_compose_labels() {
+        let l = labels(&[
+            (
+                COMPOSE_CONFIG_FILES_LABEL,
+                "/srv/app/compose.yaml, ./override.yml,,sub/x.yaml",
+            ),
+            (COMPOSE_WORKING_DIR_LABEL, "/srv/app/"),
+        ]);
+        assert_eq!(
+            LabelSettings::read(&l).compose_files,
+            [
+                "/srv/app/compose.yaml",
+                "/srv/app/override.yml",
+                "/srv/app/sub/x.yaml"
+            ]
+        );
+        let l = labels(&[(COMPOSE_CONFIG_FILES_LABEL, "compose.yaml")]);
+        assert_eq!(LabelSettings::read(&l).compose_files, ["compose.yaml"]);
+        let l = labels(&[
+            (
+                COMPOSE_CONFIG_FILES_LABEL,
+                r"C:\app\compose.yaml,D:/x.yml,\\host\share\c.yml",
+            ),
+            (COMPOSE_WORKING_DIR_LABEL, r"C:\app"),
+        ]);
+        assert_eq!(
+            LabelSettings::read(&l).compose_files,
+            [r"C:\app\compose.yaml", "D:/x.yml", r"\\host\share\c.yml"]
+        );
+        assert!(
+            LabelSettings::read(&labels(&[(COMPOSE_WORKING_DIR_LABEL, "/srv")]))
+                .compose_files
+                .is_empty()
+        );
+        assert!(
+            LabelSettings::read(&labels(&[(COMPOSE_CONFIG_FILES_LABEL, " , ")]))
+                .compose_files
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_override_label_wins() {
+        let base = [
+            (COMPOSE_CONFIG_FILES_LABEL, "/srv/app/compose.yaml"),
+            (COMPOSE_WORKING_DIR_LABEL, "/srv/app"),
+        ];
+        let mut l = labels(&base);
+        l.insert("dd.compose.file".into(), "deploy/prod.yaml".into());
+        l.insert("wud.compose.file".into(), "/wud.yaml".into());
+        assert_eq!(
+            LabelSettings::read(&l).compose_files,
+            ["/srv/app/deploy/prod.yaml"]
+        );
+        l.insert("dd.compose.file".into(), "  ".into());
+        assert_eq!(LabelSettings::read(&l).compose_files, ["/wud.yaml"]);
+        l.remove("wud.compose.file");
+        assert_eq!(
+            LabelSettings::read(&l).compose_files,
+            ["/srv/app/compose.yaml"]
+        );
+        let l = labels(&[("dd.compose.file", "/a.yml,/a.yml,/b.yml")]);
+        assert_eq!(LabelSettings::read(&l).compose_files, ["/a.yml", "/b.yml"]);
+    }
+
+    #[test]
+    fn compose_service_from_its_label() {
+        let service = |pairs: &[(&str, &str)]| LabelSettings::read(&labels(pairs)).compose_service;
+        assert_eq!(
+            service(&[(COMPOSE_SERVICE_LABEL, " web ")]).as_deref(),
+            Some("web")
+        );
+        assert_eq!(service(&[(COMPOSE_SERVICE_LABEL, "")]), None);
+        assert_eq!(service(&[]), None);
+    }
+
     #[test]
     fn labels_dd_wins_over_wud_and_new_names_over_legacy() {
         let labels: BTreeMap<String, String> = [
@@ -294,7 +500,7 @@ mod tests {
         .collect();
         let s = LabelSettings::read(&labels);
         assert_eq!(s.watch, Some(false));
-        assert_eq!(s.exclude.as_deref(), Some("rc"));
+        assert_eq!(s.tag_rules.exclude.as_deref(), Some("rc"));
         assert_eq!(s.notification_include.as_deref(), Some("ntfy.new"));
         assert_eq!(
             s.watch_digest, None,

@@ -31,21 +31,26 @@
 //! # Map
 //!
 //! - [`image_ref`]: Docker image references, parsed and normalised.
-//! - [`compose`]: the Docker Compose update action: compose files from labels, the one-line
-//!   `image:` edit.
-//! - [`discovery`]: container labels, the image a container runs, link templates.
+//! - `compat` (with the `serde` feature): What's Up Docker's names, and containers flattened as
+//!   MQTT and WUD's metrics carry them.
+//! - [`discovery`]: container labels (the one reader of them), the image a container runs, link
+//!   templates.
 //! - [`version`]: tags read as versions; families and precedence.
 //! - [`rules`]: include, exclude, transform and family rules.
 //! - [`selection`]: the choice of the update tag, with its trace.
 //! - [`model`]: the container model in the Container API's shape.
+//! - [`update_kind`]: the update-kind computation (tag, digest, none) and update levels.
+//! - [`event`]: what a watch changed, as the services exchange it.
 //! - [`notification`]: which trigger announces which update, and the rendered messages.
 //! - [`operation`]: journaled container updates, backups, audit entries and crash recovery.
 //! - [`policy`]: skips, snooze, maturity and trigger thresholds.
 //! - [`template`]: notification templates with safe `${...}` expressions.
 //! - [`ports`]: the traits adapters implement.
 
-pub mod compose;
+#[cfg(feature = "serde")]
+pub mod compat;
 pub mod discovery;
+pub mod event;
 pub mod image_ref;
 pub mod model;
 pub mod notification;
@@ -55,4 +60,5 @@ pub mod ports;
 pub mod rules;
 pub mod selection;
 pub mod template;
+pub mod update_kind;
 pub mod version;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::discovery::LabelSettings;
 use crate::model::{Container, KindOfUpdate};
 use crate::policy::Threshold;
 use crate::template::{Template, TemplateError, Value};
@@ -147,8 +148,8 @@ impl TriggerSettings {
     }
 }
 
-/// Whether a container's `dd.notification.include` / `exclude` labels (legacy `dd.trigger.*`) let
-/// this trigger act on it, and with which threshold. The labels are comma-separated references,
+/// Whether a container's `dd.notification.include` / `exclude` labels (legacy `dd.trigger.*`, and
+/// What's Up Docker's `wud.*`, as [`LabelSettings`] reads them) let this trigger act on it, and with which threshold. The labels are comma-separated references,
 /// `name`, `type.name`, each optionally followed by `:threshold`; exclude wins; no include means
 /// every trigger applies.
 ///
@@ -280,18 +281,11 @@ pub fn plan(
         .iter()
         .filter(|c| c.update_available)
         .filter(|c| {
-            let include = c
-                .labels
-                .get("dd.notification.include")
-                .or_else(|| c.labels.get("dd.trigger.include"));
-            let exclude = c
-                .labels
-                .get("dd.notification.exclude")
-                .or_else(|| c.labels.get("dd.trigger.exclude"));
+            let labels = LabelSettings::read(&c.labels);
             match applies(
                 &settings.id,
-                include.map(String::as_str),
-                exclude.map(String::as_str),
+                labels.notification_include.as_deref(),
+                labels.notification_exclude.as_deref(),
             ) {
                 None => false,
                 Some(label_threshold) => label_threshold
@@ -430,6 +424,47 @@ mod tests {
             ("BATCHBODY", "${containers[0].name},${containers[1].name}"),
         ]);
         assert_eq!(plan(&custom, &cycle, value, |_| false)[0].body, "a,b");
+    }
+
+    #[test]
+    fn wud_trigger_labels_restrict_exactly_as_drydock_ones() {
+        let triggers = ["a", "b"].map(|name| {
+            TriggerSettings::from_keys(
+                TriggerId {
+                    kind: "ntfy".into(),
+                    name: name.into(),
+                },
+                &BTreeMap::new(),
+            )
+            .unwrap()
+        });
+        // For each spelling, which trigger announces the container.
+        let announced_by = |label: &str, list: &str| -> Vec<String> {
+            let c = container("web", SemverDiff::Minor, &[(label, list)]);
+            triggers
+                .iter()
+                .filter(|t| !plan(t, std::slice::from_ref(&c), value, |_| false).is_empty())
+                .map(|t| t.id.to_string())
+                .collect()
+        };
+        for (dd, wud) in [
+            ("dd.notification.include", "wud.trigger.include"),
+            ("dd.notification.exclude", "wud.trigger.exclude"),
+        ] {
+            for list in ["ntfy.a", "a", "ntfy.a:major", " ntfy.b , ntfy.a "] {
+                assert_eq!(
+                    announced_by(dd, list),
+                    announced_by(wud, list),
+                    "{wud}={list}"
+                );
+            }
+        }
+        assert_eq!(announced_by("wud.trigger.include", "ntfy.a"), ["ntfy.a"]);
+        assert_eq!(announced_by("wud.trigger.exclude", "ntfy.a"), ["ntfy.b"]);
+        assert!(
+            announced_by("wud.trigger.include", "ntfy.a:major").is_empty(),
+            "a minor update"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::model::{KindOfUpdate, UpdateKind, UpdateLevel};
+use crate::update_kind::{KindOfUpdate, UpdateKind, UpdateLevel};
 
 /// The longest snooze or maturity period accepted, in days.
 pub const MAX_DAYS: u32 = 365;

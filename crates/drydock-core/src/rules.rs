@@ -1,8 +1,8 @@
 //! The user's tag rules: include and exclude regexes, a transform, and the family mode.
 //!
 //! They come from container labels (`dd.tag.include`, `dd.tag.exclude`, `dd.tag.transform`,
-//! `dd.tag.family`) and watcher defaults. Regexes compile with the `regex` crate, which matches in
-//! linear time: a user pattern cannot stall a watch cycle. Include and exclude are *unanchored*
+//! `dd.tag.family`), read by [`crate::discovery::LabelSettings`]. Regexes compile with the `regex`
+//! crate, which matches in linear time: a user pattern cannot stall a watch cycle. Include and exclude are *unanchored*
 //! (a match anywhere in the tag counts), as in drydock and What's Up Docker.
 
 use std::borrow::Cow;
@@ -234,12 +234,30 @@ impl FromStr for FamilyMode {
 /// assert!(!rules.includes("1.2.3-alpine"));
 /// assert!(rules.excludes("0.9.1"));
 /// ```
+///
+/// Two rule sets are equal, and hash alike, when they were compiled from the same text, so a
+/// cycle can share one selection between containers whose labels say the same.
 #[derive(Clone, Debug, Default)]
 pub struct TagRules {
+    source: RuleSource,
     include: Option<Regex>,
     exclude: Option<Regex>,
     transform: Option<Transform>,
     family: FamilyMode,
+}
+
+impl PartialEq for TagRules {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for TagRules {}
+
+impl std::hash::Hash for TagRules {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.source.hash(state);
+    }
 }
 
 impl TagRules {
@@ -275,58 +293,103 @@ impl TagRules {
     pub fn family(&self) -> FamilyMode {
         self.family
     }
+
+    /// The rules as written, empty ones left out.
+    pub fn source(&self) -> &RuleSource {
+        &self.source
+    }
+}
+
+/// Tag rules as users write them (`dd.tag.include`, `dd.tag.exclude`, `dd.tag.transform`,
+/// `dd.tag.family`), before they are compiled. `None` or an empty string means no rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RuleSource {
+    /// The include regex.
+    pub include: Option<String>,
+    /// The exclude regex.
+    pub exclude: Option<String>,
+    /// The transform, `<regex> => <replacement>`.
+    pub transform: Option<String>,
+    /// The family mode, `strict` or `loose`.
+    pub family: Option<String>,
+}
+
+impl RuleSource {
+    /// Compiles the rules; errors name the rule and the input.
+    ///
+    /// ```
+    /// use drydock_core::rules::RuleSource;
+    ///
+    /// let source = RuleSource { include: Some(r"^\d+$".into()), ..RuleSource::default() };
+    /// let rules = source.compile().unwrap();
+    /// assert!(rules.includes("42") && !rules.includes("latest"));
+    /// assert_eq!(rules, RuleSource { include: Some(r"^\d+$".into()), family: Some(" ".into()), ..RuleSource::default() }.compile().unwrap());
+    /// ```
+    pub fn compile(&self) -> Result<TagRules, RuleError> {
+        let non_empty = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
+        let source = Self {
+            include: non_empty(&self.include),
+            exclude: non_empty(&self.exclude),
+            transform: non_empty(&self.transform),
+            family: non_empty(&self.family),
+        };
+        Ok(TagRules {
+            include: source
+                .include
+                .as_deref()
+                .map(|p| compile("include", p))
+                .transpose()?,
+            exclude: source
+                .exclude
+                .as_deref()
+                .map(|p| compile("exclude", p))
+                .transpose()?,
+            transform: source.transform.as_deref().map(str::parse).transpose()?,
+            family: source
+                .family
+                .as_deref()
+                .map(str::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            source,
+        })
+    }
 }
 
 /// Builds [`TagRules`] from the strings users write; errors name the rule and the input.
 #[derive(Clone, Debug, Default)]
 pub struct TagRulesBuilder {
-    include: Option<String>,
-    exclude: Option<String>,
-    transform: Option<String>,
-    family: Option<String>,
+    source: RuleSource,
 }
 
 impl TagRulesBuilder {
     /// Sets the include regex (`dd.tag.include`). An empty string means no rule.
     pub fn include(mut self, pattern: impl Into<String>) -> Self {
-        self.include = Some(pattern.into());
+        self.source.include = Some(pattern.into());
         self
     }
 
     /// Sets the exclude regex (`dd.tag.exclude`). An empty string means no rule.
     pub fn exclude(mut self, pattern: impl Into<String>) -> Self {
-        self.exclude = Some(pattern.into());
+        self.source.exclude = Some(pattern.into());
         self
     }
 
     /// Sets the transform (`dd.tag.transform`). An empty string means no transform.
     pub fn transform(mut self, rule: impl Into<String>) -> Self {
-        self.transform = Some(rule.into());
+        self.source.transform = Some(rule.into());
         self
     }
 
     /// Sets the family mode (`dd.tag.family`: `strict` or `loose`).
     pub fn family(mut self, mode: impl Into<String>) -> Self {
-        self.family = Some(mode.into());
+        self.source.family = Some(mode.into());
         self
     }
 
     /// Compiles the rules.
     pub fn build(self) -> Result<TagRules, RuleError> {
-        let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
-        Ok(TagRules {
-            include: non_empty(self.include)
-                .map(|p| compile("include", &p))
-                .transpose()?,
-            exclude: non_empty(self.exclude)
-                .map(|p| compile("exclude", &p))
-                .transpose()?,
-            transform: non_empty(self.transform).map(|t| t.parse()).transpose()?,
-            family: non_empty(self.family)
-                .map(|f| f.parse())
-                .transpose()?
-                .unwrap_or_default(),
-        })
+        self.source.compile()
     }
 }
 

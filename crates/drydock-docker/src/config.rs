@@ -1,6 +1,6 @@
 //! How to reach an engine: a local socket, or a remote host over HTTP or HTTPS.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -18,8 +18,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The name of the watcher used when none is configured.
 pub const LOCAL_WATCHER: &str = "local";
 
-/// The prefixes of watcher variables; the first wins when both set a key.
-const PREFIXES: [&str; 2] = ["DD_WATCHER_", "WUD_WATCHER_"];
+/// The prefix of watcher variables.
+const PREFIX: &str = "DD_WATCHER_";
 
 /// The scheme of a remote engine's API.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -135,7 +135,7 @@ pub enum ConfigError {
     },
 }
 
-/// Reads one watcher's variables, `DD_` first and `WUD_` as the alias.
+/// Reads one watcher's variables.
 struct WatcherEnv<'a> {
     name: String,
     env: &'a BTreeMap<String, String>,
@@ -144,16 +144,14 @@ struct WatcherEnv<'a> {
 impl WatcherEnv<'_> {
     /// The name of the variable `key` as the configuration spells it (`DD_WATCHER_LOCAL_HOST`).
     fn variable(&self, key: &str) -> String {
-        format!("{}{}_{key}", PREFIXES[0], self.name)
+        format!("{PREFIX}{}_{key}", self.name)
     }
 
     /// The value of `key` and the variable it came from; empty values count as unset.
     fn get(&self, key: &str) -> Option<(String, &str)> {
-        PREFIXES.iter().find_map(|prefix| {
-            let variable = format!("{prefix}{}_{key}", self.name);
-            let value = self.env.get(&variable)?.trim();
-            (!value.is_empty()).then_some((variable, value))
-        })
+        let variable = format!("{PREFIX}{}_{key}", self.name);
+        let value = self.env.get(&variable)?.trim();
+        (!value.is_empty()).then_some((variable, value))
     }
 
     fn path(&self, key: &str) -> Option<PathBuf> {
@@ -162,10 +160,14 @@ impl WatcherEnv<'_> {
 }
 
 impl ConnectionConfig {
+    /// The keys after `DD_WATCHER_{NAME}_` that say how to reach the engine.
+    pub const KEYS: &'static [&'static str] = &[
+        "SOCKET", "HOST", "PORT", "PROTOCOL", "CAFILE", "CERTFILE", "KEYFILE",
+    ];
+
     /// The connection settings of watcher `name` from environment-style variables:
     /// `DD_WATCHER_{NAME}_SOCKET`, `_HOST`, `_PORT` (default 2375), `_PROTOCOL` (`http|https`),
-    /// `_CAFILE`, `_CERTFILE` and `_KEYFILE`, with `WUD_WATCHER_{NAME}_*` read as aliases (the
-    /// `DD_` variable wins when both are set). `name` is matched in upper case. Without `SOCKET`
+    /// `_CAFILE`, `_CERTFILE` and `_KEYFILE` ([`Self::KEYS`]). `name` is matched in upper case. Without `SOCKET`
     /// and `HOST` the watcher uses [`DEFAULT_SOCKET`].
     ///
     /// # Errors
@@ -266,31 +268,6 @@ impl ConnectionConfig {
     }
 }
 
-/// The names of the watchers configured in `env`, in lower case, sorted and without duplicates:
-/// the `{NAME}` of every `DD_WATCHER_{NAME}_{KEY}` and `WUD_WATCHER_{NAME}_{KEY}` variable. When
-/// there are none, `["local"]`, unless `DD_LOCAL_WATCHER` (or `WUD_LOCAL_WATCHER`) is `false`.
-pub fn watcher_names(env: &BTreeMap<String, String>) -> Vec<String> {
-    let names: BTreeSet<String> = env
-        .keys()
-        .filter_map(|key| PREFIXES.iter().find_map(|prefix| key.strip_prefix(prefix)))
-        .filter_map(|rest| rest.split_once('_'))
-        .filter(|(name, key)| !name.is_empty() && !key.is_empty())
-        .map(|(name, _)| name.to_ascii_lowercase())
-        .collect();
-    if !names.is_empty() {
-        return names.into_iter().collect();
-    }
-    let local_disabled = ["DD_LOCAL_WATCHER", "WUD_LOCAL_WATCHER"]
-        .iter()
-        .find_map(|key| env.get(*key))
-        .is_some_and(|value| value.trim().eq_ignore_ascii_case("false"));
-    if local_disabled {
-        Vec::new()
-    } else {
-        vec![LOCAL_WATCHER.to_owned()]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,27 +345,12 @@ mod tests {
     }
 
     #[test]
-    fn wud_variables_are_aliases_and_dd_wins() {
-        let config = ConnectionConfig::from_watcher_env(
-            "remote",
-            &env(&[
-                ("WUD_WATCHER_REMOTE_HOST", "old.lan"),
-                ("DD_WATCHER_REMOTE_HOST", "new.lan"),
-                ("WUD_WATCHER_REMOTE_PORT", "2380"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(config.host.as_deref(), Some("new.lan"));
-        assert_eq!(config.port, Some(2380));
-    }
-
-    #[test]
     fn socket_and_host_exclude_each_other() {
         let err = ConnectionConfig::from_watcher_env(
             "local",
             &env(&[
                 ("DD_WATCHER_LOCAL_SOCKET", "/var/run/docker.sock"),
-                ("WUD_WATCHER_LOCAL_HOST", "docker.lan"),
+                ("DD_WATCHER_LOCAL_HOST", "docker.lan"),
             ]),
         )
         .unwrap_err();
@@ -396,7 +358,7 @@ mod tests {
             err,
             ConfigError::Exclusive {
                 first: "DD_WATCHER_LOCAL_SOCKET".into(),
-                second: "WUD_WATCHER_LOCAL_HOST".into(),
+                second: "DD_WATCHER_LOCAL_HOST".into(),
             }
         );
         assert!(err.to_string().contains("DD_WATCHER_LOCAL_SOCKET"));
@@ -410,8 +372,8 @@ mod tests {
                 "DD_WATCHER_X_PORT",
             ),
             (
-                vec![("DD_WATCHER_X_HOST", "h"), ("WUD_WATCHER_X_PORT", "0")],
-                "WUD_WATCHER_X_PORT",
+                vec![("DD_WATCHER_X_HOST", "h"), ("DD_WATCHER_X_PORT", "0")],
+                "DD_WATCHER_X_PORT",
             ),
             (vec![("DD_WATCHER_X_PORT", "70000")], "DD_WATCHER_X_PORT"),
             (
@@ -446,25 +408,5 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config, ConnectionConfig::default());
-    }
-
-    #[test]
-    fn lists_watcher_names() {
-        assert_eq!(watcher_names(&env(&[])), vec!["local"]);
-        assert_eq!(
-            watcher_names(&env(&[("DD_LOCAL_WATCHER", "false")])),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            watcher_names(&env(&[
-                ("DD_WATCHER_REMOTE_HOST", "h"),
-                ("DD_WATCHER_REMOTE_AUTH_TYPE", "BASIC"),
-                ("WUD_WATCHER_LOCAL_SOCKET", "/s"),
-                ("DD_WATCHER_LOCAL_CRON", "* * * * *"),
-                ("DD_WATCHER_", "x"),
-                ("DD_OTHER_THING", "y"),
-            ])),
-            vec!["local", "remote"]
-        );
     }
 }

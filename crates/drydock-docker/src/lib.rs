@@ -13,11 +13,11 @@
 //! use std::collections::BTreeMap;
 //!
 //! use drydock_core::ports::{ContainerRuntime, LogOptions};
-//! use drydock_docker::{ConnectionConfig, DockerRuntime, watcher_names};
+//! use drydock_docker::{ConnectionConfig, DockerRuntime};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let env: BTreeMap<String, String> = std::env::vars().collect();
-//! for name in watcher_names(&env) {
+//! for name in ["local", "nas"] {
 //!     let config = ConnectionConfig::from_watcher_env(&name, &env)?;
 //!     let engine = DockerRuntime::open(&config).await?;
 //!     for container in engine.list_containers(false).await? {
@@ -58,6 +58,6 @@ mod runtime;
 
 pub use config::{
     ConfigError, ConnectionConfig, DEFAULT_PORT, DEFAULT_SOCKET, DEFAULT_TIMEOUT, LOCAL_WATCHER,
-    Protocol, watcher_names,
+    Protocol,
 };
 pub use runtime::{DockerRuntime, LOG_LIMIT};

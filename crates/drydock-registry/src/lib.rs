@@ -14,11 +14,12 @@
 //!
 //! ```no_run
 //! use drydock_core::ports::Registry;
-//! use drydock_registry::providers::{providers_from_env, resolve_file_variables};
+//! use std::collections::BTreeMap;
+//! use drydock_registry::providers::providers_from_env;
 //! use drydock_registry::{ClientOptions, RegistryClient};
 //!
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
-//! let env = resolve_file_variables(std::env::vars().collect())?;
+//! let env: BTreeMap<String, String> = std::env::vars().collect();
 //! let client = RegistryClient::new(providers_from_env(&env)?, ClientOptions::default());
 //! let image = "ghcr.io/home-assistant/home-assistant:2024.11.3".parse()?;
 //! let tags = client.list_tags(&image).await?;
@@ -33,6 +34,7 @@ pub mod link;
 pub mod providers;
 pub mod secret;
 
-pub use client::{
-    ClientOptions, EndpointStats, OptionsError, Rate, RegistryClient, TIMEOUT_VARIABLE,
-};
+pub use client::{ClientOptions, OptionsError, Rate, RegistryClient, TIMEOUT_VARIABLE};
+/// The request counts [`RegistryClient::stats`] reports (defined with the port, so that metrics
+/// need no registry adapter).
+pub use drydock_core::ports::EndpointStats;

@@ -87,19 +87,40 @@ pub struct SledStore {
 
 impl SledStore {
     /// Opens (creating if needed) the store in `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError`] naming the path when sled cannot open it (another process holds it, say) or
+    /// its schema is unreadable or newer than this version's.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
         let path = path.as_ref().to_path_buf();
+        let config = sled::Config::new()
+            .path(&path)
+            // Writes are flushed explicitly before they are acknowledged; the background flush
+            // only bounds what a crash between two writes could lose.
+            .flush_every_ms(Some(1000));
+        Self::with_config(config, path)
+    }
+
+    /// A store of its own in a temporary directory, removed when the store is dropped: the real
+    /// adapter for one-off runs (`drydock check`, `drydock explain`) that must not touch, or wait
+    /// for, a running server's store.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError`] when sled cannot create the temporary store.
+    pub fn temporary() -> Result<Self, OpenError> {
+        let config = sled::Config::new().temporary(true);
+        let path = config.path.clone();
+        Self::with_config(config, path)
+    }
+
+    fn with_config(config: sled::Config, path: PathBuf) -> Result<Self, OpenError> {
         let sled_error = |e: sled::Error| OpenError::Sled {
             path: path.clone(),
             reason: e.to_string(),
         };
-        let db = sled::Config::new()
-            .path(&path)
-            // Writes are flushed explicitly before they are acknowledged; the background flush
-            // only bounds what a crash between two writes could lose.
-            .flush_every_ms(Some(1000))
-            .open()
-            .map_err(sled_error)?;
+        let db = config.open().map_err(sled_error)?;
         let meta = db.open_tree("meta").map_err(sled_error)?;
         match meta.get(SCHEMA_KEY).map_err(sled_error)? {
             None => {

@@ -35,13 +35,3 @@ impl Clock for ManualClock {
         *lock(&self.now)
     }
 }
-
-/// The system clock: the real [`Clock`], for the server and for tests against real components.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}

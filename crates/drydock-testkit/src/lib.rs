@@ -36,11 +36,13 @@ pub mod engine;
 #[cfg(feature = "engine")]
 pub mod fault_proxy;
 mod notifier;
+#[cfg(feature = "engine")]
+pub mod registries;
 mod registry;
 mod runtime;
 mod store;
 
-pub use clock::{ManualClock, SystemClock};
+pub use clock::ManualClock;
 pub use notifier::{FakeScanner, RecordingAction, RecordingNotifier};
 pub use registry::{InMemoryRegistry, RequestCounts};
 pub use runtime::FakeRuntime;

@@ -1,6 +1,7 @@
 //! drydock's notification channels: the [`Notifier`] port for the HTTP-based services users
 //! configure (ntfy, Discord, Slack, Gotify, Mattermost, Google Chat, Teams, Apprise, any HTTP
-//! endpoint), one egress guard for every destination, and delivery retried with back-off.
+//! endpoint), SMTP, MQTT and a command, one egress guard for every destination, and
+//! [`build_channel`], which makes any of them from its configuration keys.
 //!
 //! # Example
 //!
@@ -24,50 +25,97 @@
 
 pub mod channels;
 mod command;
-mod delivery;
 pub mod egress;
 mod mqtt;
 mod smtp;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use drydock_core::compat::Compat;
+use drydock_core::notification::TriggerId;
 use drydock_core::ports::{Notification, Notifier, NotifyError};
 
 use crate::channels::{Channel, ChannelConfigError, ChannelKind};
 pub use crate::command::CommandNotifier;
-pub use crate::delivery::{Delivery, RetryPolicy, deliver};
-pub use crate::mqtt::{MqttNotifier, flatten_container};
+pub use crate::mqtt::MqttNotifier;
 pub use crate::smtp::SmtpNotifier;
 
-/// Whose names drydock uses where dashboards and Home Assistant look for them (`DD_COMPAT`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Compat {
-    /// drydock's own: metrics `dd_*`, MQTT topic `dd/container`, Home Assistant device `drydock`.
-    #[default]
-    Drydock,
-    /// What's Up Docker's: metrics `wud_*`, MQTT topic `wud/container`, client id `wud_…`,
-    /// Home Assistant device `wud`.
-    Wud,
+/// A channel built from its configuration: the notifier, and its configuration as it may be
+/// shown (secrets masked).
+pub struct BuiltChannel {
+    /// The notifier.
+    pub notifier: Arc<dyn Notifier>,
+    /// The channel's keys, lower case, secrets masked.
+    pub configuration: BTreeMap<String, String>,
 }
 
-impl Compat {
-    /// `dd` or `wud`: the prefix of metric names, of the MQTT topic and of the client id.
-    pub fn prefix(self) -> &'static str {
-        match self {
-            Self::Drydock => "dd",
-            Self::Wud => "wud",
-        }
+impl std::fmt::Debug for BuiltChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuiltChannel")
+            .field("notifier", &self.notifier.id())
+            .field("configuration", &self.configuration)
+            .finish()
     }
+}
 
-    /// The Home Assistant device: `drydock` or `wud`.
-    pub fn device(self) -> &'static str {
-        match self {
-            Self::Drydock => "drydock",
-            Self::Wud => "wud",
+/// Builds the channel of trigger `id` from its channel keys (upper case, the trigger's common
+/// keys left out); `compat` sets the MQTT defaults. `Ok(None)` when this version has no channel
+/// of `id.kind`.
+///
+/// # Errors
+///
+/// [`ChannelConfigError`] naming the key that is missing or invalid.
+pub fn build_channel(
+    id: &TriggerId,
+    keys: &BTreeMap<String, String>,
+    compat: Compat,
+) -> Result<Option<BuiltChannel>, ChannelConfigError> {
+    let name = id.to_string();
+    let built = match id.kind.as_str() {
+        "command" => {
+            let notifier = CommandNotifier::new(&name, keys)?;
+            // The command line may hold secrets: it is never shown.
+            let configuration = keys
+                .iter()
+                .map(|(k, v)| {
+                    let shown = if k == "CMD" { "[REDACTED]" } else { v.as_str() };
+                    (k.to_ascii_lowercase(), shown.to_owned())
+                })
+                .collect();
+            BuiltChannel {
+                notifier: Arc::new(notifier),
+                configuration,
+            }
         }
-    }
+        "mqtt" => {
+            let notifier = MqttNotifier::with_compat(&name, keys, compat)?;
+            BuiltChannel {
+                configuration: notifier.masked_configuration(),
+                notifier: Arc::new(notifier),
+            }
+        }
+        "smtp" => {
+            let notifier = SmtpNotifier::new(&name, keys)?;
+            BuiltChannel {
+                configuration: notifier.masked_configuration(),
+                notifier: Arc::new(notifier),
+            }
+        }
+        kind => match ChannelKind::parse(kind) {
+            Some(channel) => {
+                let notifier = HttpNotifier::new(&name, channel, keys.clone())?;
+                BuiltChannel {
+                    configuration: notifier.masked_configuration(),
+                    notifier: Arc::new(notifier),
+                }
+            }
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(built))
 }
 
 /// A [`Notifier`] for an HTTP-based channel.

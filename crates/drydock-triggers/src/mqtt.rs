@@ -9,11 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use drydock_core::ports::{Notification, Notifier, NotifyError};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, Transport};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::Compat;
 use crate::channels::ChannelConfigError;
 use crate::egress;
+use drydock_core::compat::{Compat, flatten_container};
 
 /// A [`Notifier`] publishing to an MQTT broker.
 pub struct MqttNotifier {
@@ -146,8 +146,7 @@ impl MqttNotifier {
                 name = name.replace('.', "-");
             }
             let state_topic = format!("{}/{watcher}/{name}", self.topic);
-            let mut flat = Map::new();
-            flatten("", container, &mut flat);
+            let flat = flatten_container(container);
             out.push((state_topic.clone(), Value::Object(flat)));
             if let Some(prefix) = &self.hass {
                 let object_id = state_topic.replace('/', "_");
@@ -185,56 +184,15 @@ fn sanitise(name: &str) -> String {
         .collect()
 }
 
-fn snake(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 4);
-    for c in key.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else if c == '.' || c == '-' {
-            out.push('_');
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// A container's API JSON flattened as MQTT publishes it: `{"image":{"tag":{"value":"1"}}}` →
-/// `{"image_tag_value":"1"}` (snake_case keys joined by `_`); arrays become JSON text.
-pub fn flatten_container(container: &Value) -> Map<String, Value> {
-    let mut out = Map::new();
-    flatten("", container, &mut out);
-    out
-}
-
-/// `{"image":{"tag":{"value":"1"}}}` → `{"image_tag_value":"1"}`; arrays become JSON text.
-fn flatten(prefix: &str, value: &Value, out: &mut Map<String, Value>) {
-    match value {
-        Value::Object(map) => {
-            for (key, inner) in map {
-                let key = snake(key);
-                let joined = if prefix.is_empty() {
-                    key
-                } else {
-                    format!("{prefix}_{key}")
-                };
-                flatten(&joined, inner, out);
-            }
-        }
-        Value::Array(_) => {
-            out.insert(prefix.to_owned(), Value::String(value.to_string()));
-        }
-        other => {
-            out.insert(prefix.to_owned(), other.clone());
-        }
-    }
-}
-
 #[async_trait]
 impl Notifier for MqttNotifier {
     fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Home Assistant shows every container's installed version, update or not.
+    fn publishes_state(&self) -> bool {
+        true
     }
 
     async fn notify(&self, notification: &Notification) -> Result<(), NotifyError> {
@@ -314,20 +272,6 @@ impl Notifier for MqttNotifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flattens_like_drydock() {
-        let mut out = Map::new();
-        flatten(
-            "",
-            &json!({"image": {"tag": {"value": "1.0"}}, "updateKind": {"semverDiff": "major"}, "labels": {"com.docker.compose.project": "x"}, "list": [1, 2]}),
-            &mut out,
-        );
-        assert_eq!(out["image_tag_value"], "1.0");
-        assert_eq!(out["update_kind_semver_diff"], "major");
-        assert_eq!(out["labels_com_docker_compose_project"], "x");
-        assert_eq!(out["list"], "[1,2]");
-    }
 
     #[test]
     fn wud_compat_uses_whats_up_dockers_names_unless_told_otherwise() {

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use drydock_core::model::Container;
 use drydock_core::ports::{Notification, NotificationEvent, Notifier, NotifyError};
 use drydock_testkit::engine::{TestService, unique};
+use drydock_triggers::HttpNotifier;
 use drydock_triggers::channels::ChannelKind;
-use drydock_triggers::{Delivery, HttpNotifier, RetryPolicy, deliver};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -21,7 +21,6 @@ struct Received {
     path: String,
     headers: BTreeMap<String, String>,
     body: Value,
-    at: Instant,
 }
 
 /// A receiver answering `statuses` in turn (the last one repeats), recording every request.
@@ -89,7 +88,6 @@ impl Receiver {
                             path,
                             headers,
                             body,
-                            at: Instant::now(),
                         });
                         log.len() - 1
                     };
@@ -324,102 +322,42 @@ async fn each_channel_sends_what_its_service_expects() {
     assert_eq!(http.headers["authorization"], "Basic dTpw");
 }
 
-fn fast() -> RetryPolicy {
-    RetryPolicy {
-        attempts: 4,
-        base: Duration::from_millis(50),
-        max: Duration::from_secs(3),
-    }
-}
-
+/// What each receiver answer means for delivery: a server error is worth retrying, a rate limit
+/// carries its `Retry-After`, a client error is final, and a success is once. (The retries
+/// themselves are `drydock-notify`'s.)
 #[tokio::test]
-async fn a_receiver_failing_twice_gets_the_message_once() {
+async fn receiver_answers_become_the_errors_delivery_retries_on() {
     let receiver = Receiver::start(vec![
         (500, Vec::new()),
-        (502, Vec::new()),
+        (429, vec![("Retry-After", "7")]),
+        (400, Vec::new()),
         (200, Vec::new()),
     ])
     .await;
     let notifier = HttpNotifier::new(
-        "ntfy.flaky",
+        "ntfy.answers",
         ChannelKind::Ntfy,
         keys(&[("TOPIC", "t"), ("URL", &receiver.base)]),
-    )
-    .unwrap();
-    assert_eq!(
-        deliver(&notifier, &notification(), fast()).await,
-        Delivery::Sent { attempts: 3 }
-    );
-    assert_eq!(
-        receiver.received().len(),
-        3,
-        "two failures, one success, nothing after"
-    );
-}
-
-#[tokio::test]
-async fn an_always_failing_receiver_is_dead_lettered_and_others_still_deliver() {
-    let broken = Receiver::start(vec![(503, Vec::new())]).await;
-    let healthy = Receiver::start(Receiver::ok()).await;
-    let a = HttpNotifier::new(
-        "ntfy.broken",
-        ChannelKind::Ntfy,
-        keys(&[("TOPIC", "t"), ("URL", &broken.base)]),
-    )
-    .unwrap();
-    let b = HttpNotifier::new(
-        "ntfy.healthy",
-        ChannelKind::Ntfy,
-        keys(&[("TOPIC", "t"), ("URL", &healthy.base)]),
     )
     .unwrap();
     let message = notification();
-    let (dead, sent) = tokio::join!(deliver(&a, &message, fast()), deliver(&b, &message, fast()));
-    assert!(
-        matches!(
-            dead,
-            Delivery::Dead {
-                attempts: 4,
-                error: NotifyError::Unavailable { .. }
-            }
-        ),
-        "{dead:?}"
-    );
-    assert_eq!(sent, Delivery::Sent { attempts: 1 });
-    assert_eq!(broken.received().len(), 4);
-    // A client error is not retried.
-    let rejecting = Receiver::start(vec![(400, Vec::new())]).await;
-    let c = HttpNotifier::new(
-        "ntfy.bad",
-        ChannelKind::Ntfy,
-        keys(&[("TOPIC", "t"), ("URL", &rejecting.base)]),
-    )
-    .unwrap();
     assert!(matches!(
-        deliver(&c, &message, fast()).await,
-        Delivery::Dead {
-            attempts: 1,
-            error: NotifyError::Rejected { status: 400, .. }
-        }
+        notifier.notify(&message).await,
+        Err(NotifyError::Unavailable { .. })
     ));
-}
-
-#[tokio::test]
-async fn retry_after_is_honoured() {
-    let receiver =
-        Receiver::start(vec![(429, vec![("Retry-After", "1")]), (200, Vec::new())]).await;
-    let notifier = HttpNotifier::new(
-        "ntfy.busy",
-        ChannelKind::Ntfy,
-        keys(&[("TOPIC", "t"), ("URL", &receiver.base)]),
-    )
-    .unwrap();
     assert_eq!(
-        deliver(&notifier, &notification(), fast()).await,
-        Delivery::Sent { attempts: 2 }
+        notifier.notify(&message).await,
+        Err(NotifyError::RateLimited {
+            trigger: "ntfy.answers".into(),
+            retry_after: Some(Duration::from_secs(7)),
+        })
     );
-    let received = receiver.received();
-    assert!(received[1].at - received[0].at >= Duration::from_secs(1));
+    assert!(matches!(
+        notifier.notify(&message).await,
+        Err(NotifyError::Rejected { status: 400, .. })
+    ));
+    assert_eq!(notifier.notify(&message).await, Ok(()));
+    assert_eq!(receiver.received().len(), 4, "one request per call");
 }
 
 #[tokio::test]

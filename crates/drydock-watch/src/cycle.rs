@@ -10,7 +10,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use drydock_core::image_ref::ImageReference;
 use drydock_core::model::{Platform, RegistryRef};
-use drydock_core::ports::{ImageConfig, PlatformManifest, Registry, RegistryError};
+use drydock_core::ports::{
+    ContainerRuntime, ImageConfig, ImageDetails, PlatformManifest, Registry, RegistryError,
+    RuntimeError,
+};
+use drydock_core::rules::{RuleError, RuleSource, TagRules};
+use drydock_core::selection::Selection;
 use tokio::sync::OnceCell;
 
 type Cell<T> = Arc<OnceCell<Result<T, RegistryError>>>;
@@ -48,11 +53,7 @@ impl std::fmt::Debug for CycleCache<'_> {
 }
 
 fn cell<K: std::hash::Hash + Eq, T>(map: &Mutex<HashMap<K, Cell<T>>>, key: K) -> Cell<T> {
-    map.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .entry(key)
-        .or_default()
-        .clone()
+    lock(map).entry(key).or_default().clone()
 }
 
 impl<'r> CycleCache<'r> {
@@ -138,4 +139,78 @@ impl Registry for CycleCache<'_> {
             .await
             .clone()
     }
+}
+
+/// What one watch cycle learns once and shares between its containers: registry answers, the
+/// engine's view of each image (five containers of one image cost one inspection), the compiled
+/// tag rules of each distinct set of labels, and each tag selection.
+pub(crate) struct Cycle<'r> {
+    pub(crate) registry: CycleCache<'r>,
+    images: Mutex<HashMap<String, Inspection>>,
+    rules: Mutex<HashMap<RuleSource, Result<Arc<TagRules>, RuleError>>>,
+    selections: Mutex<HashMap<SelectionKey, Arc<Selection>>>,
+}
+
+/// One image's inspection, shared by the containers that wait for it.
+type Inspection = Arc<OnceCell<Result<ImageDetails, RuntimeError>>>;
+
+/// A selection is the same for every container with this repository, installed tag, tag list
+/// (asked or not) and rules.
+pub(crate) type SelectionKey = (String, String, bool, Arc<TagRules>);
+
+impl<'r> Cycle<'r> {
+    pub(crate) fn new(registry: &'r dyn Registry) -> Self {
+        Self {
+            registry: CycleCache::new(registry),
+            images: Mutex::default(),
+            rules: Mutex::default(),
+            selections: Mutex::default(),
+        }
+    }
+
+    /// The rules written as `source`, compiled once per cycle however many containers share them.
+    pub(crate) fn rules(&self, source: &RuleSource) -> Result<Arc<TagRules>, RuleError> {
+        if let Some(known) = lock(&self.rules).get(source) {
+            return known.clone();
+        }
+        let compiled = source.compile().map(Arc::new);
+        lock(&self.rules).insert(source.clone(), compiled.clone());
+        compiled
+    }
+
+    /// The selection for `key`, computed by `compute` only the first time in this cycle.
+    pub(crate) fn selection(
+        &self,
+        key: SelectionKey,
+        compute: impl FnOnce() -> Selection,
+    ) -> Arc<Selection> {
+        if let Some(known) = lock(&self.selections).get(&key) {
+            return known.clone();
+        }
+        // Computed outside the lock; two containers racing on one key both compute, harmlessly.
+        let selection = Arc::new(compute());
+        lock(&self.selections).insert(key, selection.clone());
+        selection
+    }
+
+    /// The engine's details of `image`, inspected once per cycle.
+    pub(crate) async fn inspect_image(
+        &self,
+        runtime: &dyn ContainerRuntime,
+        image: &str,
+    ) -> Result<ImageDetails, RuntimeError> {
+        let cell = lock(&self.images)
+            .entry(image.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| runtime.inspect_image(image))
+            .await
+            .clone()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -40,11 +40,19 @@
 //! # });
 //! ```
 
+mod clock;
 mod cycle;
+mod explain;
+mod plan;
+mod policy;
 mod schedule;
 mod settings;
 mod watcher;
 
+pub use clock::SystemClock;
 pub use cycle::CycleCache;
+pub use drydock_core::event::WatchEvent;
+pub use explain::Explanation;
+pub use policy::PolicyChangeError;
 pub use settings::{Schedule, SettingsError, WatcherSettings};
-pub use watcher::{CycleReport, WatchError, WatchEvent, Watcher};
+pub use watcher::{CycleReport, WatchError, Watcher};

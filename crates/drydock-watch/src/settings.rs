@@ -1,4 +1,4 @@
-//! A watcher's scheduling settings, from `DD_WATCHER_{NAME}_*` (and `WUD_WATCHER_{NAME}_*`).
+//! A watcher's scheduling settings, from `DD_WATCHER_{NAME}_*`.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -46,8 +46,20 @@ impl WatcherSettings {
         }
     }
 
-    /// Reads the watcher's scheduling keys from the environment; keys of the connection (socket,
-    /// host, TLS) are left to the engine adapter. Errors name the variable and what it accepts.
+    /// The keys after `DD_WATCHER_{NAME}_` this type reads.
+    pub const KEYS: &'static [&'static str] = &[
+        "CRON",
+        "JITTER",
+        "WATCHBYDEFAULT",
+        "WATCHALL",
+        "WATCHEVENTS",
+        "MAINTENANCE_WINDOW",
+        "MAINTENANCE_WINDOW_TZ",
+    ];
+
+    /// Reads the watcher's scheduling keys ([`Self::KEYS`]) from the environment; keys of the
+    /// connection (socket, host, TLS) are left to the engine adapter. Errors name the variable and
+    /// what it accepts.
     ///
     /// ```
     /// use std::collections::BTreeMap;
@@ -66,13 +78,11 @@ impl WatcherSettings {
     pub fn from_env(name: &str, env: &BTreeMap<String, String>) -> Result<Self, SettingsError> {
         let upper = name.to_ascii_uppercase();
         let lookup = |key: &str| -> Option<(String, String)> {
-            ["DD", "WUD"].iter().find_map(|prefix| {
-                let variable = format!("{prefix}_WATCHER_{upper}_{key}");
-                env.get(&variable)
-                    .map(|v| v.trim().to_owned())
-                    .filter(|v| !v.is_empty())
-                    .map(|v| (variable, v))
-            })
+            let variable = format!("DD_WATCHER_{upper}_{key}");
+            env.get(&variable)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .map(|v| (variable, v))
         };
         let boolean = |key: &str, default: bool| -> Result<bool, SettingsError> {
             match lookup(key) {
@@ -217,7 +227,7 @@ mod tests {
             "nas",
             &env(&[
                 ("DD_WATCHER_NAS_WATCHBYDEFAULT", "false"),
-                ("WUD_WATCHER_NAS_WATCHALL", "true"),
+                ("DD_WATCHER_NAS_WATCHALL", "true"),
                 ("DD_WATCHER_NAS_JITTER", "0"),
                 ("DD_WATCHER_NAS_WATCHEVENTS", "FALSE"),
             ]),
@@ -225,19 +235,6 @@ mod tests {
         .unwrap();
         assert!(!s.watch_by_default && s.watch_all && !s.watch_events);
         assert_eq!(s.jitter, Duration::ZERO);
-    }
-
-    #[test]
-    fn dd_wins_over_wud() {
-        let s = WatcherSettings::from_env(
-            "local",
-            &env(&[
-                ("DD_WATCHER_LOCAL_WATCHALL", "false"),
-                ("WUD_WATCHER_LOCAL_WATCHALL", "true"),
-            ]),
-        )
-        .unwrap();
-        assert!(!s.watch_all);
     }
 
     #[test]

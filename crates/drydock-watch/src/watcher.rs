@@ -4,37 +4,25 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use drydock_core::discovery::{LabelSettings, ResolvedImage, render_link, resolve_image};
+use drydock_core::discovery::{LabelSettings, ResolvedImage, render_link};
+use drydock_core::event::WatchEvent;
 use drydock_core::image_ref::ImageReference;
 use drydock_core::model::{
     Container, ContainerError, ContainerStatus, Image, ImageDigest, ImageTag, UpdateKind,
     UpdateResult,
 };
 use drydock_core::ports::{
-    CandidateKey, Clock, ContainerRuntime, ContainerSummary, ImageDetails, Registry, RegistryError,
-    RuntimeError, Store, StoreError,
+    CandidateKey, Clock, ContainerRuntime, ContainerSummary, Registry, RegistryError, RuntimeError,
+    Store, StoreError,
 };
-use drydock_core::rules::TagRules;
-use drydock_core::selection::{Outcome, Selection, select};
+use drydock_core::selection::Outcome;
 use futures_util::StreamExt as _;
 use futures_util::stream;
-use tokio::sync::{OnceCell, broadcast};
+use tokio::sync::broadcast;
 
-use crate::cycle::CycleCache;
+use crate::cycle::{Cycle, CycleCache};
+use crate::plan::{self, Lookup};
 use crate::settings::WatcherSettings;
-
-/// What a watch changed, for triggers and API streams.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WatchEvent {
-    /// A container is watched for the first time.
-    ContainerAdded(Box<Container>),
-    /// A watched container changed.
-    ContainerUpdated(Box<Container>),
-    /// A watched container is gone (removed, or no longer watched).
-    ContainerRemoved(Box<Container>),
-    /// A container has a new update available (a new candidate, or one no longer suppressed).
-    UpdateAvailable(Box<Container>),
-}
 
 /// What one watch cycle did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -72,61 +60,20 @@ pub enum WatchError {
     /// No such container on this watcher.
     #[error("container {0} not found")]
     NotFound(String),
+    /// A container's tag choice cannot be explained: its image, labels or registry answer
+    /// cannot be used.
+    #[error("container {container}: {reason}")]
+    Explain {
+        /// The container.
+        container: String,
+        /// What went wrong, as a watch would record it on the container.
+        reason: String,
+    },
 }
 
 /// Digest comparisons already resolved through platform manifests, so a changed index is
 /// downloaded once, not every cycle: (repository, tag, local digest) → (remote digest, same image).
 type DigestMemo = HashMap<(String, String, String), (String, bool)>;
-
-/// What one watch cycle learns once and shares between its containers: registry answers, and
-/// the engine's view of each image (five containers of one image cost one inspection).
-struct Cycle<'r> {
-    registry: CycleCache<'r>,
-    images: Mutex<HashMap<String, Inspection>>,
-    /// Tag selections by (repository, installed tag, rules): containers of one image share one.
-    selections: Mutex<HashMap<String, Arc<Selection>>>,
-}
-
-/// One image's inspection, shared by the containers that wait for it.
-type Inspection = Arc<OnceCell<Result<ImageDetails, RuntimeError>>>;
-
-impl<'r> Cycle<'r> {
-    fn new(registry: &'r dyn Registry) -> Self {
-        Self {
-            registry: CycleCache::new(registry),
-            images: Mutex::default(),
-            selections: Mutex::default(),
-        }
-    }
-
-    /// The selection for `key`, computed by `compute` only the first time in this cycle.
-    fn selection(&self, key: String, compute: impl FnOnce() -> Selection) -> Arc<Selection> {
-        if let Some(known) = lock(&self.selections).get(&key) {
-            return known.clone();
-        }
-        // Computed outside the lock; two containers racing on one key both compute, harmlessly.
-        let selection = Arc::new(compute());
-        lock(&self.selections).insert(key, selection.clone());
-        selection
-    }
-
-    async fn inspect_image(
-        &self,
-        runtime: &dyn ContainerRuntime,
-        image: &str,
-    ) -> Result<ImageDetails, RuntimeError> {
-        let cell = self
-            .images
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(image.to_owned())
-            .or_default()
-            .clone();
-        cell.get_or_init(|| runtime.inspect_image(image))
-            .await
-            .clone()
-    }
-}
 
 /// Orders containers so that each image's first container comes before any image's second:
 /// containers of one image wait on the same registry answers, so a run of them would fill the
@@ -144,24 +91,6 @@ fn interleave_by_image(containers: Vec<ContainerSummary>) -> Vec<ContainerSummar
         .collect();
     ranked.sort_by_key(|(rank, position, _)| (*rank, *position));
     ranked.into_iter().map(|(_, _, c)| c).collect()
-}
-
-/// The images a cycle will most likely ask registries about, one per repository: each
-/// container's image reference, or the image its `dd.registry.lookup.image` label names.
-fn image_hints(containers: &[ContainerSummary]) -> Vec<ImageReference> {
-    let mut seen = std::collections::HashSet::new();
-    containers
-        .iter()
-        .filter_map(|c| {
-            let lookup = LabelSettings::read(&c.labels).lookup_image;
-            let name = lookup.as_deref().unwrap_or(&c.image);
-            if drydock_core::image_ref::is_image_id(name) {
-                return None;
-            }
-            name.parse::<ImageReference>().ok()
-        })
-        .filter(|image| seen.insert(image.repository_path()))
-        .collect()
 }
 
 /// One watcher: one engine, its containers, the registries they come from, the store.
@@ -217,6 +146,16 @@ impl Watcher {
         &self.runtime
     }
 
+    /// The registry this watcher asks.
+    pub fn registry(&self) -> &Arc<dyn Registry> {
+        &self.registry
+    }
+
+    /// The store this watcher keeps its containers in.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// The time, from the watcher's clock.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
@@ -227,7 +166,7 @@ impl Watcher {
         self.events.subscribe()
     }
 
-    fn identity(&self, name: &str) -> String {
+    pub(crate) fn identity(&self, name: &str) -> String {
         format!("{}/{name}", self.settings.name)
     }
 
@@ -258,30 +197,31 @@ impl Watcher {
             .list_containers(self.settings.watch_all)
             .await
             .map_err(|e| self.runtime_error(e))?;
-        let watched: Vec<ContainerSummary> = listed
-            .into_iter()
-            .filter(|c| !c.image.is_empty())
-            .filter(|c| LabelSettings::read(&c.labels).is_watched(self.settings.watch_by_default))
-            .collect();
+        let watched: Vec<ContainerSummary> =
+            listed.into_iter().filter(|c| !c.image.is_empty()).collect();
         let stored = self.stored_containers().await?;
+        // (`Registry::prepare`, which batches a cycle's token requests, is not called: a realm
+        // that refuses one scope would fail the whole batch, as the fault matrix's token mode
+        // showed; each repository fetches its own token.)
         let cycle = Cycle::new(self.registry.as_ref());
-        // Not yet: `Registry::prepare` batches the cycle's token requests, but a realm that
-        // refuses one scope then fails the whole batch (the fault matrix's token mode); the
-        // per-repository tokens are kept until that is handled.
-        let _ = image_hints;
         let concurrency = self.settings.concurrency.max(1);
         let cycle = &cycle;
-        let work: Vec<(ContainerSummary, Option<Container>)> = interleave_by_image(watched)
-            .into_iter()
-            .map(|summary| {
-                let previous = stored.get(&summary.id).cloned();
-                (summary, previous)
-            })
-            .collect();
+        let work: Vec<(ContainerSummary, LabelSettings, Option<Container>)> =
+            interleave_by_image(watched)
+                .into_iter()
+                .filter_map(|summary| {
+                    let labels = LabelSettings::read(&summary.labels);
+                    if !labels.is_watched(self.settings.watch_by_default) {
+                        return None;
+                    }
+                    let previous = stored.get(&summary.id).cloned();
+                    Some((summary, labels, previous))
+                })
+                .collect();
         let containers: Vec<Container> = stream::iter(work)
-            .map(
-                |(summary, previous)| async move { self.evaluate(&summary, cycle, previous).await },
-            )
+            .map(|(summary, labels, previous)| async move {
+                self.evaluate(&summary, &labels, cycle, previous).await
+            })
             .buffer_unordered(concurrency)
             .collect()
             .await;
@@ -340,7 +280,10 @@ impl Watcher {
             .await
             .map_err(|e| self.store_error(e))?;
         let cycle = Cycle::new(self.registry.as_ref());
-        let container = self.evaluate(&summary, &cycle, previous.clone()).await;
+        let labels = LabelSettings::read(&summary.labels);
+        let container = self
+            .evaluate(&summary, &labels, &cycle, previous.clone())
+            .await;
         self.save(&container, previous.as_ref()).await?;
         Ok(container)
     }
@@ -359,14 +302,17 @@ impl Watcher {
             .list_containers(true)
             .await
             .map_err(|e| self.runtime_error(e))?;
-        let summary = listed.into_iter().find(|c| c.id == id);
-        let keep = summary.as_ref().is_some_and(|s| {
+        let summary = listed.into_iter().find(|c| c.id == id).map(|s| {
+            let labels = LabelSettings::read(&s.labels);
+            (s, labels)
+        });
+        let keep = summary.as_ref().is_some_and(|(s, labels)| {
             !s.image.is_empty()
                 && (self.settings.watch_all || s.status == ContainerStatus::Running)
-                && LabelSettings::read(&s.labels).is_watched(self.settings.watch_by_default)
+                && labels.is_watched(self.settings.watch_by_default)
         });
         match (summary, previous, keep) {
-            (Some(summary), Some(previous), true) => {
+            (Some((summary, labels)), Some(previous), true) => {
                 let mut container = previous.clone();
                 container.name = summary.name.clone();
                 container.status = summary.status;
@@ -374,14 +320,14 @@ impl Watcher {
                     // New labels can mean new rules: watch it again in full.
                     let cycle = Cycle::new(self.registry.as_ref());
                     container = self
-                        .evaluate(&summary, &cycle, Some(previous.clone()))
+                        .evaluate(&summary, &labels, &cycle, Some(previous.clone()))
                         .await;
                 }
                 self.save(&container, Some(&previous)).await
             }
-            (Some(summary), None, true) => {
+            (Some((summary, labels)), None, true) => {
                 let cycle = Cycle::new(self.registry.as_ref());
-                let container = self.evaluate(&summary, &cycle, None).await;
+                let container = self.evaluate(&summary, &labels, &cycle, None).await;
                 self.save(&container, None).await
             }
             (_, Some(previous), _) => {
@@ -432,7 +378,7 @@ impl Watcher {
             let kind = fresh.update_kind.clone();
             self.apply_policy(&mut fresh, kind, &identity)
                 .await
-                .map_err(|reason| self.store_error(StoreError::Unavailable { reason }))?;
+                .map_err(|e| self.store_error(e))?;
             refreshed = fresh;
             &refreshed
         };
@@ -464,10 +410,10 @@ impl Watcher {
     async fn evaluate(
         &self,
         summary: &ContainerSummary,
+        labels: &LabelSettings,
         cycle: &Cycle<'_>,
         previous: Option<Container>,
     ) -> Container {
-        let labels = LabelSettings::read(&summary.labels);
         let identity = self.identity(&summary.name);
         let mut container = Container {
             id: summary.id.clone(),
@@ -475,9 +421,9 @@ impl Watcher {
             display_name: labels.display_name.clone(),
             display_icon: labels.display_icon.clone(),
             watcher: self.settings.name.clone(),
-            include_tags: labels.include.clone(),
-            exclude_tags: labels.exclude.clone(),
-            transform_tags: labels.transform.clone(),
+            include_tags: labels.tag_rules.include.clone(),
+            exclude_tags: labels.tag_rules.exclude.clone(),
+            transform_tags: labels.tag_rules.transform.clone(),
             link_template: labels.link_template.clone(),
             labels: summary.labels.clone(),
             status: summary.status,
@@ -490,7 +436,7 @@ impl Watcher {
             }
         }
         if let Err(message) = self
-            .fill_from_registry(&mut container, summary, &labels, cycle, &identity)
+            .fill_from_registry(&mut container, summary, labels, cycle, &identity)
             .await
         {
             // Keep the last good result: a failing registry must not erase what was known.
@@ -516,51 +462,24 @@ impl Watcher {
         identity: &str,
     ) -> Result<(), String> {
         let registry = &cycle.registry;
-        let image_key = if summary.image_id.is_empty() {
-            summary.image.as_str()
-        } else {
-            summary.image_id.as_str()
-        };
-        let details = cycle
-            .inspect_image(self.runtime.as_ref(), image_key)
-            .await
-            .map_err(|e| format!("inspecting the image: {e}"))?;
-        // When the tag a container was created from has moved to a newer image, engines list the
-        // container by image id; the container's own configuration still names the reference.
-        let mut created_from = summary.image.clone();
-        if drydock_core::image_ref::is_image_id(&created_from)
-            && let Ok(spec) = self.runtime.inspect_container(&summary.id).await
-            && !spec.image.is_empty()
-            && !drydock_core::image_ref::is_image_id(&spec.image)
-        {
-            created_from = spec.image;
-        }
-        let resolved = resolve_image(&created_from, &details.repo_tags, &details.repo_digests)
-            .map_err(|e| e.to_string())?;
-        let rules = TagRules::builder()
-            .include(labels.include.clone().unwrap_or_default())
-            .exclude(labels.exclude.clone().unwrap_or_default())
-            .transform(labels.transform.clone().unwrap_or_default())
-            .family(labels.family.clone().unwrap_or_default())
-            .build()
-            .map_err(|e| format!("container labels: {e}"))?;
-        let lookup = match &labels.lookup_image {
-            Some(other) => other
-                .parse::<ImageReference>()
-                .map_err(|e| format!("dd.registry.lookup.image: {e}"))?,
-            None => resolved.reference.clone(),
-        };
-        let transformed = rules.transform(&resolved.tag).into_owned();
-        let watch_digest = labels
-            .watch_digest
-            .unwrap_or(!resolved.tag.is_empty() && resolved.tag != "unknown");
+        let plan = plan::lookup(self.runtime.as_ref(), summary, labels, cycle).await?;
+        let Lookup {
+            details,
+            resolved,
+            rules,
+            image: lookup,
+            transformed,
+            semver,
+            watch_digest,
+        } = &plan;
+        let watch_digest = *watch_digest;
         container.image = Image {
             id: details.id.clone(),
-            registry: registry.describe(&lookup),
+            registry: registry.describe(lookup),
             name: resolved.reference.repository().to_owned(),
             tag: ImageTag {
                 value: resolved.tag.clone(),
-                semver: drydock_core::version::Version::parse(&transformed).is_some(),
+                semver: *semver,
             },
             digest: ImageDigest {
                 watch: watch_digest,
@@ -573,19 +492,19 @@ impl Watcher {
             created: details.created,
         };
         if let Some(template) = &labels.link_template {
-            container.link = Some(render_link(template, &resolved.tag, &transformed));
+            container.link = Some(render_link(template, &resolved.tag, transformed));
         }
         if resolved.local || resolved.pinned_by_digest {
             // Built locally, or running a digest: there is nothing to compare with a registry.
             return Ok(());
         }
 
-        let wants_tags = container.image.tag.semver || rules.has_include();
+        let wants_tags = plan.wants_tags();
         // The tag list and the current tag's digest are independent: ask both at once, so a
         // repository costs one round trip, not two.
         let tags = async {
             if wants_tags {
-                registry.shared_tags(&lookup).await.map(Some)
+                registry.shared_tags(lookup).await.map(Some)
             } else {
                 Ok(None)
             }
@@ -593,7 +512,7 @@ impl Watcher {
         let digest = async {
             if watch_digest {
                 registry
-                    .manifest_digest(&lookup, &resolved.tag)
+                    .manifest_digest(lookup, &resolved.tag)
                     .await
                     .map(Some)
             } else {
@@ -602,27 +521,14 @@ impl Watcher {
         };
         let (tags, remote_digest) = futures_util::future::join(tags, digest).await;
         let tags = tags.map_err(|e| format!("tag list of {}: {e}", lookup.repository()))?;
-        let key = [
-            lookup.repository_path().as_str(),
-            &resolved.tag,
-            if tags.is_some() { "tags" } else { "no tags" },
-            labels.include.as_deref().unwrap_or_default(),
-            labels.exclude.as_deref().unwrap_or_default(),
-            labels.transform.as_deref().unwrap_or_default(),
-            labels.family.as_deref().unwrap_or_default(),
-        ]
-        .join("\0");
-        let selection = cycle.selection(key, || match &tags {
-            Some(tags) => select(&resolved.tag, tags, &rules),
-            None => select::<String>(&resolved.tag, &[], &rules),
-        });
+        let selection = plan::selection(cycle, &plan, tags.as_deref());
         let remote_digest = remote_digest
             .map_err(|e| format!("digest of {}:{}: {e}", lookup.repository(), resolved.tag))?;
         let local_digest = self
             .comparable_local_digest(
                 container,
-                &resolved,
-                &lookup,
+                resolved,
+                lookup,
                 remote_digest.as_deref(),
                 registry,
             )
@@ -630,7 +536,7 @@ impl Watcher {
         container.image.digest.value = local_digest.clone();
         let kind = UpdateKind::classify(
             &resolved.tag,
-            &selection,
+            selection.as_ref(),
             watch_digest,
             local_digest.as_deref(),
             remote_digest.as_deref(),
@@ -648,7 +554,9 @@ impl Watcher {
             },
             created: None,
         });
-        self.apply_policy(container, kind, identity).await
+        self.apply_policy(container, kind, identity)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// The local digest to compare with the registry's. When the index digests differ, the
@@ -702,12 +610,14 @@ impl Watcher {
         }))
     }
 
-    async fn apply_policy(
+    /// Applies the container's policy to `kind`: dates the candidate (first seen) and decides
+    /// `update_available`.
+    pub(crate) async fn apply_policy(
         &self,
         container: &mut Container,
         kind: UpdateKind,
         identity: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), StoreError> {
         let now = self.clock.now();
         let first_seen = match &kind.remote_value {
             Some(value) if kind.is_update() => Some(
@@ -719,8 +629,7 @@ impl Watcher {
                         },
                         now,
                     )
-                    .await
-                    .map_err(|e| e.to_string())?,
+                    .await?,
             ),
             _ => None,
         };
@@ -767,23 +676,5 @@ mod tests {
             .map(|c| c.id)
             .collect();
         assert_eq!(order, ["a1", "b1", "c1", "a2", "b2", "a3"]);
-    }
-
-    #[test]
-    fn hints_name_each_repository_once_and_skip_image_ids() {
-        let listed = vec![
-            summary("1", "ghcr.io/acme/app:1.0"),
-            summary("2", "ghcr.io/acme/app:2.0"),
-            summary(
-                "3",
-                "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-            ),
-            summary("4", "nginx:1.25"),
-        ];
-        let hints: Vec<String> = image_hints(&listed)
-            .iter()
-            .map(ImageReference::repository_path)
-            .collect();
-        assert_eq!(hints.len(), 2, "{hints:?}");
     }
 }

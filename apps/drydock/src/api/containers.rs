@@ -9,7 +9,8 @@ use drydock_actions::{UpdateError, Updater};
 use drydock_core::model::Container;
 use drydock_core::operation::AuditStatus;
 use drydock_core::policy::PolicyChange;
-use drydock_core::ports::{CandidateKey, LogOptions, RuntimeError};
+use drydock_core::ports::{LogOptions, RuntimeError};
+use drydock_watch::PolicyChangeError;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -61,10 +62,6 @@ async fn find(state: &State, id: &str) -> ApiResult<Container> {
         .await
         .map_err(ApiError::store)?
         .ok_or_else(|| ApiError::not_found("Container not found"))
-}
-
-fn identity(container: &Container) -> String {
-    format!("{}/{}", container.watcher, container.name)
 }
 
 /// Containers parked by an update in progress (`web-old-1700000000000`) are not listed: the
@@ -142,23 +139,11 @@ async fn run_trigger_agent(
     run_trigger(state, web::Path::from((id, kind, name))).await
 }
 
-/// The triggers whose `dd.notification.include`/`exclude` labels let them act on a container.
-fn applicable<'a>(
-    state: &'a State,
-    container: &Container,
-) -> impl Iterator<Item = &'a crate::triggers::Trigger> {
-    let label = |names: [&str; 2]| names.iter().find_map(|n| container.labels.get(*n)).cloned();
-    let include = label(["dd.notification.include", "dd.trigger.include"]);
-    let exclude = label(["dd.notification.exclude", "dd.trigger.exclude"]);
-    state.config.triggers.iter().filter(move |t| {
-        drydock_core::notification::applies(&t.settings.id, include.as_deref(), exclude.as_deref())
-            .is_some()
-    })
-}
-
 async fn triggers(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let container = find(&state, &id).await?;
-    let list: Vec<serde_json::Value> = applicable(&state, &container)
+    let list: Vec<serde_json::Value> = state
+        .notifications
+        .applicable(&container)
         .map(|t| t.describe())
         .collect();
     Ok(HttpResponse::Ok().json(list))
@@ -170,12 +155,11 @@ async fn run_trigger(
 ) -> ApiResult<HttpResponse> {
     let (id, kind, name) = path.into_inner();
     let container = find(&state, &id).await?;
-    let trigger = crate::triggers::find(&state.config.triggers, &kind, &name)
+    let trigger = state
+        .notifications
+        .find(&kind, &name)
         .ok_or_else(|| ApiError::not_found("Trigger not found"))?;
-    match crate::triggers::send_now(trigger, container, state.store.as_ref()).await {
-        drydock_triggers::Delivery::Sent { .. } => Ok(HttpResponse::Ok().json(json!({}))),
-        drydock_triggers::Delivery::Dead { error, .. } => Err(ApiError::internal(error)),
-    }
+    super::delivered(state.notifications.send_now(trigger, container).await)
 }
 
 fn require_actions(state: &State) -> ApiResult<()> {
@@ -192,7 +176,7 @@ fn require_actions(state: &State) -> ApiResult<()> {
 /// The Docker action trigger that updates a container; 404 as the seed says when none is
 /// configured for its watcher.
 fn updater<'a>(state: &'a State, container: &Container) -> ApiResult<&'a std::sync::Arc<Updater>> {
-    state.updater_for(container).ok_or_else(|| {
+    state.updaters.for_container(container).ok_or_else(|| {
         ApiError::not_found(format!(
             "Docker trigger not found for watcher {}: configure DD_ACTION_DOCKER_{{NAME}}_* to enable updates",
             container.watcher
@@ -390,60 +374,17 @@ async fn update_policy(
     id: web::Path<String>,
     body: web::Json<PolicyBody>,
 ) -> ApiResult<HttpResponse> {
-    let mut container = find(&state, &id).await?;
+    let container = find(&state, &id).await?;
     let change = body.into_inner().change()?;
-    let now = Utc::now();
-    let identity = identity(&container);
-    let mut policy = state
-        .store
-        .policy(&identity)
-        .await
-        .map_err(ApiError::store)?;
-    policy
-        .apply(change, &container.update_kind, now)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    // The policy is acknowledged only once it is durable.
-    state
-        .store
-        .save_policy(&identity, &policy)
-        .await
-        .map_err(ApiError::store)?;
-    // A watch may have stored a newer result meanwhile: apply the policy to what is stored now.
-    if let Some(current) = state
-        .store
-        .container(&container.id)
-        .await
-        .map_err(ApiError::store)?
-    {
-        container = current;
+    let watcher = state
+        .watcher_of(&container)
+        .ok_or_else(|| ApiError::not_found(format!("watcher {} not found", container.watcher)))?;
+    match watcher.change_policy(&container, change).await {
+        Ok(container) => Ok(HttpResponse::Ok().json(container)),
+        Err(PolicyChangeError::Invalid(e)) => Err(ApiError::bad_request(e.to_string())),
+        Err(PolicyChangeError::Store(e)) => Err(ApiError::store(e)),
+        Err(e) => Err(ApiError::internal(e)),
     }
-    let first_seen = match &container.update_kind.remote_value {
-        Some(value) if container.update_kind.is_update() => Some(
-            state
-                .store
-                .record_first_seen(
-                    &CandidateKey {
-                        identity: identity.clone(),
-                        value: value.clone(),
-                    },
-                    now,
-                )
-                .await
-                .map_err(ApiError::store)?,
-        ),
-        _ => None,
-    };
-    container.update_available = container.update_kind.is_update()
-        && policy
-            .suppression(&container.update_kind, first_seen, now)
-            .is_none();
-    container.update_policy = policy;
-    state
-        .store
-        .save_container(&container)
-        .await
-        .map_err(ApiError::store)?;
-    Ok(HttpResponse::Ok().json(container))
 }
 
 async fn vulnerabilities(state: State, id: web::Path<String>) -> ApiResult<HttpResponse> {

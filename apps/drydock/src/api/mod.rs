@@ -3,7 +3,9 @@
 //! the field, never a 500.
 
 mod containers;
+mod events;
 pub(crate) mod list_cache;
+mod metrics;
 mod system;
 
 pub(crate) use containers::{read_policy_body, read_rollback_body};
@@ -17,8 +19,8 @@ use actix_web::{HttpResponse, ResponseError, web};
 use drydock_core::ports::StoreError;
 use drydock_watch::WatchError;
 
-use crate::auth::Verdict;
 use crate::state::AppState;
+use drydock_accounts::Verdict;
 
 /// An API error: a status and a message, answered as `{ "error": message }`.
 #[derive(Debug)]
@@ -102,6 +104,15 @@ pub(crate) fn whole_number(name: &str, value: &str) -> ApiResult<u64> {
         )));
     }
     Ok(value.parse::<u64>().unwrap_or(u64::MAX))
+}
+
+/// The answer to a notification sent on request: `{}` once the receiver accepted it, else a 500
+/// naming why.
+pub(crate) fn delivered(delivery: drydock_notify::Delivery) -> ApiResult<HttpResponse> {
+    match delivery {
+        drydock_notify::Delivery::Sent { .. } => Ok(HttpResponse::Ok().json(serde_json::json!({}))),
+        drydock_notify::Delivery::Dead { error, .. } => Err(ApiError::internal(error)),
+    }
 }
 
 /// Routes that answer without credentials, as the route table marks them: health checks, the

@@ -1,14 +1,8 @@
-//! The server's own routes: health, identity, components, metrics, events, OpenAPI.
-
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+//! The server's own routes: health, identity, components, the journal, the audit log, OpenAPI.
+//! Metrics and events have their own modules.
 
 use actix_web::{HttpResponse, web};
-use drydock_core::model::{Container, UpdateLevel};
-use drydock_watch::WatchEvent;
-use futures_util::stream;
 use serde_json::json;
-use tokio::sync::broadcast;
 
 use super::{ApiError, ApiResult, State};
 
@@ -26,9 +20,9 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/audit").route(web::get().to(audit)));
     cfg.service(web::resource("/api/update-operations").route(web::get().to(operations)));
     cfg.service(web::resource("/api/log").route(web::get().to(log)));
-    cfg.service(web::resource("/api/events").route(web::get().to(events)));
+    cfg.service(web::resource("/api/events").route(web::get().to(super::events::events)));
     cfg.service(web::resource("/api/openapi.json").route(web::get().to(openapi)));
-    cfg.service(web::resource("/metrics").route(web::get().to(metrics)));
+    cfg.service(web::resource("/metrics").route(web::get().to(super::metrics::metrics)));
 }
 
 async fn health(state: State) -> HttpResponse {
@@ -160,7 +154,12 @@ async fn registries(state: State) -> HttpResponse {
 }
 
 async fn triggers(state: State) -> HttpResponse {
-    let list: Vec<serde_json::Value> = state.config.triggers.iter().map(|t| t.describe()).collect();
+    let list: Vec<serde_json::Value> = state
+        .notifications
+        .triggers()
+        .iter()
+        .map(|t| t.describe())
+        .collect();
     HttpResponse::Ok().json(list)
 }
 
@@ -204,18 +203,17 @@ async fn test_trigger(
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let (kind, name) = path.into_inner();
-    let trigger = crate::triggers::find(&state.config.triggers, &kind, &name)
+    let trigger = state
+        .notifications
+        .find(&kind, &name)
         .ok_or_else(|| ApiError::not_found("Trigger not found"))?;
     let container: drydock_core::model::Container = if body.is_empty() {
-        crate::triggers::sample_container()
+        drydock_notify::sample_container()
     } else {
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("the body must be a container: {e}")))?
     };
-    match crate::triggers::send_now(trigger, container, state.store.as_ref()).await {
-        drydock_triggers::Delivery::Sent { .. } => Ok(HttpResponse::Ok().json(json!({}))),
-        drydock_triggers::Delivery::Dead { error, .. } => Err(ApiError::internal(error)),
-    }
+    super::delivered(state.notifications.send_now(trigger, container).await)
 }
 
 async fn store(state: State) -> HttpResponse {
@@ -227,446 +225,6 @@ async fn log(state: State) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "level": state.config.log_level }))
 }
 
-fn event_frame(event: &WatchEvent) -> String {
-    let (name, container) = match event {
-        WatchEvent::ContainerAdded(c) => ("dd:container-added", c),
-        WatchEvent::ContainerUpdated(c) => ("dd:container-updated", c),
-        WatchEvent::ContainerRemoved(c) => ("dd:container-removed", c),
-        WatchEvent::UpdateAvailable(c) => ("dd:update-available", c),
-    };
-    let data = serde_json::to_string(container.as_ref()).unwrap_or_else(|_| "{}".into());
-    format!("event: {name}\ndata: {data}\n\n")
-}
-
-/// Server-sent events: container added, updated, removed, update available; a heartbeat comment
-/// every 15 s keeps proxies from closing the stream.
-async fn events(state: State) -> HttpResponse {
-    let receiver = state.events.subscribe();
-    let body = stream::unfold(receiver, |mut receiver| async move {
-        let frame =
-            match tokio::time::timeout(std::time::Duration::from_secs(15), receiver.recv()).await {
-                Ok(Ok(event)) => event_frame(&event),
-                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                    "event: dd:resync-required\ndata: {}\n\n".to_owned()
-                }
-                Ok(Err(broadcast::error::RecvError::Closed)) => return None,
-                Err(_) => ": heartbeat\n\n".to_owned(),
-            };
-        Some((Ok::<_, actix_web::Error>(web::Bytes::from(frame)), receiver))
-    });
-    HttpResponse::Ok()
-        .insert_header(("Content-Type", "text/event-stream"))
-        .insert_header(("Cache-Control", "no-cache"))
-        .streaming(futures_util::StreamExt::chain(
-            stream::once(async {
-                Ok::<_, actix_web::Error>(web::Bytes::from_static(b": connected\n\n"))
-            }),
-            body,
-        ))
-}
-
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(crate::openapi::document())
-}
-
-/// Prometheus text exposition.
-async fn metrics(state: State) -> ApiResult<HttpResponse> {
-    if !state.config.prometheus_enabled {
-        return Err(ApiError::not_found(
-            "metrics are disabled (DD_PROMETHEUS_ENABLED=false)",
-        ));
-    }
-    let containers = state.store.containers().await.map_err(ApiError::store)?;
-    let body = match state.config.compat {
-        drydock_triggers::Compat::Drydock => render_metrics(&state, &containers),
-        drydock_triggers::Compat::Wud => {
-            let watchers: Vec<&str> = state
-                .watchers
-                .iter()
-                .map(|w| w.settings().name.as_str())
-                .collect();
-            let triggers: Vec<TriggerCounts<'_>> = state
-                .config
-                .triggers
-                .iter()
-                .map(|t| TriggerCounts {
-                    kind: &t.settings.id.kind,
-                    name: &t.settings.id.name,
-                    success: t.delivered.load(std::sync::atomic::Ordering::Relaxed),
-                    error: t.failed.load(std::sync::atomic::Ordering::Relaxed),
-                })
-                .collect();
-            render_wud_metrics(&containers, &watchers, &state.registry.stats(), &triggers)
-        }
-    };
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(body))
-}
-
-/// The label names of What's Up Docker's `wud_containers`, exactly (WUD 8.3.1).
-const WUD_CONTAINER_LABELS: [&str; 37] = [
-    "display_icon",
-    "display_name",
-    "error_message",
-    "exclude_tags",
-    "id",
-    "image_architecture",
-    "image_created",
-    "image_digest_repo",
-    "image_digest_value",
-    "image_digest_watch",
-    "image_id",
-    "image_name",
-    "image_os",
-    "image_registry_name",
-    "image_registry_url",
-    "image_tag_semver",
-    "image_tag_value",
-    "image_variant",
-    "include_tags",
-    "labels",
-    "link_template",
-    "link",
-    "name",
-    "result_created",
-    "result_digest",
-    "result_link",
-    "result_tag",
-    "status",
-    "transform_tags",
-    "trigger_exclude",
-    "trigger_include",
-    "update_available",
-    "update_kind_kind",
-    "update_kind_local_value",
-    "update_kind_remote_value",
-    "update_kind_semver_diff",
-    "watcher",
-];
-
-/// One trigger's deliveries, for `wud_trigger_count`.
-#[derive(Debug)]
-struct TriggerCounts<'a> {
-    kind: &'a str,
-    name: &'a str,
-    success: u64,
-    error: u64,
-}
-
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// A container's `wud_containers` labels: the flattened container as WUD flattens it, every one
-/// of the 37 names (absent ones empty, which Prometheus reads as absent).
-fn wud_container_labels(container: &Container) -> Vec<(&'static str, String)> {
-    let flat = serde_json::to_value(container)
-        .map(|v| drydock_triggers::flatten_container(&v))
-        .unwrap_or_default();
-    WUD_CONTAINER_LABELS
-        .iter()
-        .map(|name| {
-            let value = match flat.get(*name) {
-                None | Some(serde_json::Value::Null) => String::new(),
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-            };
-            (*name, value)
-        })
-        .collect()
-}
-
-/// `/metrics` with What's Up Docker's names (`DD_COMPAT=wud`), for its Grafana dashboard and
-/// alert rules.
-fn render_wud_metrics(
-    containers: &[Container],
-    watchers: &[&str],
-    registries: &[drydock_registry::EndpointStats],
-    triggers: &[TriggerCounts<'_>],
-) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "# HELP wud_containers The watched containers");
-    let _ = writeln!(out, "# TYPE wud_containers gauge");
-    for container in containers {
-        let labels: Vec<String> = wud_container_labels(container)
-            .into_iter()
-            .map(|(k, v)| format!("{k}=\"{}\"", escape_label(&v)))
-            .collect();
-        let _ = writeln!(out, "wud_containers{{{}}} 1", labels.join(","));
-    }
-    let _ = writeln!(
-        out,
-        "# HELP wud_watcher_total The number of watched containers"
-    );
-    let _ = writeln!(out, "# TYPE wud_watcher_total gauge");
-    for watcher in watchers {
-        let count = containers.iter().filter(|c| c.watcher == *watcher).count();
-        let _ = writeln!(
-            out,
-            "wud_watcher_total{{type=\"docker\",name=\"{}\"}} {count}",
-            escape_label(watcher)
-        );
-    }
-    // One series per provider (`hub.public` is type hub, name public), however many endpoints.
-    let mut by_provider: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    for s in registries {
-        let entry = by_provider.entry(s.provider.as_str()).or_default();
-        entry.0 += s.tag_lookups;
-        entry.1 += s.tag_lookup_micros;
-    }
-    let _ = writeln!(
-        out,
-        "# HELP wud_registry_response The Registry response time (in second)"
-    );
-    let _ = writeln!(out, "# TYPE wud_registry_response summary");
-    for (provider, (count, micros)) in &by_provider {
-        let (kind, name) = provider.split_once('.').unwrap_or((provider, ""));
-        let labels = format!(
-            "type=\"{}\",name=\"{}\"",
-            escape_label(kind),
-            escape_label(name)
-        );
-        let seconds = *micros as f64 / 1_000_000.0;
-        let _ = writeln!(out, "wud_registry_response_sum{{{labels}}} {seconds}");
-        let _ = writeln!(out, "wud_registry_response_count{{{labels}}} {count}");
-    }
-    let _ = writeln!(
-        out,
-        "# HELP wud_trigger_count Total count of trigger events"
-    );
-    let _ = writeln!(out, "# TYPE wud_trigger_count counter");
-    for t in triggers {
-        for (status, value) in [("success", t.success), ("error", t.error)] {
-            let _ = writeln!(
-                out,
-                "wud_trigger_count{{type=\"{}\",name=\"{}\",status=\"{status}\"}} {value}",
-                escape_label(t.kind),
-                escape_label(t.name)
-            );
-        }
-    }
-    out
-}
-
-fn render_metrics(state: &State, containers: &[Container]) -> String {
-    let mut out = String::new();
-    let escape = |v: &str| {
-        v.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n")
-    };
-    let _ = writeln!(out, "# HELP dd_containers Watched containers, by watcher.");
-    let _ = writeln!(out, "# TYPE dd_containers gauge");
-    for watcher in &state.watchers {
-        let name = &watcher.settings().name;
-        let count = containers.iter().filter(|c| &c.watcher == name).count();
-        let _ = writeln!(out, "dd_containers{{watcher=\"{}\"}} {count}", escape(name));
-    }
-    let _ = writeln!(
-        out,
-        "# HELP dd_updates_available Containers with an update available, by kind."
-    );
-    let _ = writeln!(out, "# TYPE dd_updates_available gauge");
-    for level in [
-        UpdateLevel::Major,
-        UpdateLevel::Minor,
-        UpdateLevel::Patch,
-        UpdateLevel::Prerelease,
-        UpdateLevel::Digest,
-        UpdateLevel::Unknown,
-    ] {
-        let count = containers
-            .iter()
-            .filter(|c| c.update_available && c.update_kind.level() == level)
-            .count();
-        let _ = writeln!(out, "dd_updates_available{{kind=\"{level}\"}} {count}");
-    }
-    let _ = writeln!(
-        out,
-        "# HELP dd_container_errors Containers whose last watch failed."
-    );
-    let _ = writeln!(out, "# TYPE dd_container_errors gauge");
-    let _ = writeln!(
-        out,
-        "dd_container_errors {}",
-        containers.iter().filter(|c| c.error.is_some()).count()
-    );
-    let _ = writeln!(
-        out,
-        "# HELP dd_watch_cycle_seconds Duration of watch cycles, by watcher."
-    );
-    let _ = writeln!(out, "# TYPE dd_watch_cycle_seconds summary");
-    let cycles = state
-        .cycles
-        .by_watcher
-        .lock()
-        .map(|c| c.clone())
-        .unwrap_or_default();
-    for (watcher, (count, sum, _)) in &cycles {
-        let _ = writeln!(
-            out,
-            "dd_watch_cycle_seconds_sum{{watcher=\"{}\"}} {sum}",
-            escape(watcher)
-        );
-        let _ = writeln!(
-            out,
-            "dd_watch_cycle_seconds_count{{watcher=\"{}\"}} {count}",
-            escape(watcher)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP dd_registry_requests_total Requests sent to registries, by provider and kind."
-    );
-    let _ = writeln!(out, "# TYPE dd_registry_requests_total counter");
-    let stats = state.registry.stats();
-    for s in &stats {
-        for (kind, value) in [
-            ("tags", s.tag_lists),
-            ("manifest_head", s.manifest_heads),
-            ("manifest_get", s.manifest_gets),
-            ("blob", s.blob_gets),
-            ("token", s.tokens),
-            ("ping", s.pings),
-        ] {
-            let _ = writeln!(
-                out,
-                "dd_registry_requests_total{{registry=\"{}\",endpoint=\"{}\",kind=\"{kind}\"}} {value}",
-                escape(&s.provider),
-                escape(&s.endpoint)
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP dd_registry_errors_total Registry calls that failed, by provider."
-    );
-    let _ = writeln!(out, "# TYPE dd_registry_errors_total counter");
-    for s in &stats {
-        let _ = writeln!(
-            out,
-            "dd_registry_errors_total{{registry=\"{}\",endpoint=\"{}\"}} {}",
-            escape(&s.provider),
-            escape(&s.endpoint),
-            s.errors
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP dd_uptime_seconds Seconds since drydock started."
-    );
-    let _ = writeln!(out, "# TYPE dd_uptime_seconds gauge");
-    let _ = writeln!(
-        out,
-        "dd_uptime_seconds {}",
-        state.started.elapsed().as_secs()
-    );
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The label names as clients.md §4 lists them for WUD 8.3.1.
-    const WUD_LABELS_AS_DOCUMENTED: &str = "display_icon, display_name, error_message, exclude_tags, id, \
-        image_architecture, image_created, image_digest_repo, image_digest_value, image_digest_watch, image_id, image_name, image_os, \
-        image_registry_name, image_registry_url, image_tag_semver, image_tag_value, image_variant, include_tags, labels, \
-        link_template, link, name, result_created, result_digest, result_link, result_tag, status, transform_tags, trigger_exclude, \
-        trigger_include, update_available, update_kind_kind, update_kind_local_value, update_kind_remote_value, \
-        update_kind_semver_diff, watcher";
-
-    fn labels_of(line: &str) -> Vec<(String, String)> {
-        let inner = &line[line.find('{').unwrap() + 1..line.rfind('}').unwrap()];
-        inner
-            .split("\",")
-            .map(|pair| {
-                let (k, v) = pair.split_once("=\"").unwrap();
-                (k.to_owned(), v.trim_end_matches('"').to_owned())
-            })
-            .collect()
-    }
-
-    #[test]
-    fn wud_metrics_carry_whats_up_dockers_names_and_labels() {
-        let mut container = crate::triggers::sample_container();
-        container
-            .labels
-            .insert("com.example.team".into(), "ops".into());
-        let stats = [
-            drydock_registry::EndpointStats {
-                provider: "hub.public".into(),
-                endpoint: "https://registry-1.docker.io/".into(),
-                tag_lookups: 2,
-                tag_lookup_micros: 1_500_000,
-                ..drydock_registry::EndpointStats::default()
-            },
-            drydock_registry::EndpointStats {
-                provider: "hub.public".into(),
-                endpoint: "https://mirror.example/".into(),
-                tag_lookups: 1,
-                tag_lookup_micros: 500_000,
-                ..drydock_registry::EndpointStats::default()
-            },
-        ];
-        let triggers = [TriggerCounts {
-            kind: "ntfy",
-            name: "one",
-            success: 3,
-            error: 1,
-        }];
-        let text = render_wud_metrics(&[container], &["local"], &stats, &triggers);
-
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("wud_containers{"))
-            .unwrap();
-        assert!(line.ends_with("} 1"), "{line}");
-        let labels = labels_of(line);
-        let names: Vec<&str> = labels.iter().map(|(k, _)| k.as_str()).collect();
-        let documented: Vec<&str> = WUD_LABELS_AS_DOCUMENTED.split(", ").collect();
-        assert_eq!(documented.len(), 37);
-        assert_eq!(names, documented, "exactly WUD's label names, no labels_*");
-        let value = |name: &str| {
-            labels
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap()
-        };
-        assert_eq!(value("name"), "drydock-test");
-        assert_eq!(value("watcher"), "local");
-        assert_eq!(value("image_name"), "drydock/test");
-        assert_eq!(value("image_tag_value"), "1.0.0");
-        assert_eq!(value("image_tag_semver"), "true");
-        assert_eq!(value("result_tag"), "1.1.0");
-        assert_eq!(value("update_available"), "true");
-        assert_eq!(value("update_kind_kind"), "tag");
-        assert_eq!(value("update_kind_semver_diff"), "minor");
-        assert_eq!(value("update_kind_remote_value"), "1.1.0");
-
-        assert!(text.contains("# TYPE wud_watcher_total gauge\n"));
-        assert!(text.contains("wud_watcher_total{type=\"docker\",name=\"local\"} 1\n"));
-        assert!(text.contains("# TYPE wud_registry_response summary\n"));
-        assert!(
-            text.contains("wud_registry_response_sum{type=\"hub\",name=\"public\"} 2\n"),
-            "{text}"
-        );
-        assert!(text.contains("wud_registry_response_count{type=\"hub\",name=\"public\"} 3\n"));
-        assert!(text.contains("# TYPE wud_trigger_count counter\n"));
-        assert!(
-            text.contains("wud_trigger_count{type=\"ntfy\",name=\"one\",status=\"success\"} 3\n")
-        );
-        assert!(
-            text.contains("wud_trigger_count{type=\"ntfy\",name=\"one\",status=\"error\"} 1\n")
-        );
-        assert!(
-            !text.lines().any(|l| l.starts_with("dd_")),
-            "only WUD's names: {text}"
-        );
-    }
 }

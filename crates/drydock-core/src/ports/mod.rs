@@ -19,7 +19,7 @@ mod store;
 pub use action::{Action, ActionError, ActionReport};
 pub use clock::Clock;
 pub use notifier::{Notification, NotificationEvent, Notifier, NotifyError};
-pub use registry::{ImageConfig, PlatformManifest, Registry, RegistryError};
+pub use registry::{EndpointStats, ImageConfig, PlatformManifest, Registry, RegistryError};
 pub use runtime::{
     ContainerRuntime, ContainerSpec, ContainerSummary, EventStream, Health, ImageDetails,
     LogOptions, RuntimeError, RuntimeEvent, RuntimeEventKind,

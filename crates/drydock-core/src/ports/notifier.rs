@@ -15,6 +15,14 @@ pub trait Notifier: Send + Sync {
     /// Errors: [`NotifyError::RateLimited`] and [`NotifyError::Unavailable`] are worth retrying;
     /// [`NotifyError::Rejected`] and [`NotifyError::Refused`] are not.
     async fn notify(&self, notification: &Notification) -> Result<(), NotifyError>;
+
+    /// Whether the channel mirrors every container's state as it changes (MQTT's retained
+    /// topics, which Home Assistant reads), not only the updates announced: such a channel is
+    /// also sent each added or changed container, one per notification, with an empty title and
+    /// body. `false` unless the channel says otherwise.
+    fn publishes_state(&self) -> bool {
+        false
+    }
 }
 
 /// A rendered notification.

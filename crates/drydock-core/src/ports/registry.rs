@@ -155,3 +155,34 @@ pub enum RegistryError {
         platform: String,
     },
 }
+
+/// Request counts of one registry endpoint, for metrics and for tests that count.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// The provider id (`hub.public`).
+    pub provider: String,
+    /// The endpoint URL.
+    pub endpoint: String,
+    /// `GET /v2/` probes.
+    pub pings: u64,
+    /// Tag list pages fetched.
+    pub tag_lists: u64,
+    /// Tag look-ups (every page of one repository's list), finished or failed.
+    pub tag_lookups: u64,
+    /// Time spent in those look-ups, in microseconds.
+    pub tag_lookup_micros: u64,
+    /// Manifest `HEAD`s.
+    pub manifest_heads: u64,
+    /// Manifest `GET`s.
+    pub manifest_gets: u64,
+    /// Blob `GET`s.
+    pub blob_gets: u64,
+    /// Token requests.
+    pub tokens: u64,
+    /// Requests answered `429`.
+    pub rate_limited: u64,
+    /// Calls that ended in an error.
+    pub errors: u64,
+    /// The last `ratelimit-remaining` the registry reported.
+    pub ratelimit_remaining: Option<i64>,
+}

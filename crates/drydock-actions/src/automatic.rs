@@ -1,0 +1,187 @@
+//! The updaters of a whole server, one per action trigger and watcher: which one updates a
+//! container, the updates a crash interrupted finished at start-up, and detected updates applied
+//! automatically where an action's `AUTO` allows it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drydock_core::discovery::LabelSettings;
+use drydock_core::event::WatchEvent;
+use drydock_core::model::Container;
+use tokio::sync::broadcast;
+
+use crate::updater::Updater;
+
+/// Every configured action trigger's updater, by the watcher (engine) it updates.
+#[derive(Debug, Default)]
+pub struct Updaters {
+    updaters: Vec<(String, Arc<Updater>)>,
+}
+
+impl Updaters {
+    /// The updaters, each with the name of the watcher whose engine it updates, in trigger order.
+    pub fn new(updaters: Vec<(String, Arc<Updater>)>) -> Self {
+        Self { updaters }
+    }
+
+    /// Whether no action trigger is configured.
+    pub fn is_empty(&self) -> bool {
+        self.updaters.is_empty()
+    }
+
+    /// Every updater with its watcher's name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Arc<Updater>)> {
+        self.updaters.iter().map(|(w, u)| (w.as_str(), u))
+    }
+
+    /// The updaters that may update `container`, best first: those of its watcher, the Docker
+    /// Compose ones first for a container of a compose project (they keep its file in step), and
+    /// only Docker ones for any other container.
+    pub fn candidates(&self, container: &Container) -> Vec<&Arc<Updater>> {
+        let in_compose = LabelSettings::read(&container.labels)
+            .compose_service
+            .is_some();
+        let of_watcher: Vec<&Arc<Updater>> = self
+            .updaters
+            .iter()
+            .filter(|(watcher, _)| *watcher == container.watcher)
+            .map(|(_, u)| u)
+            .collect();
+        let compose = of_watcher
+            .iter()
+            .filter(|u| in_compose && u.settings().compose.is_some());
+        let docker = of_watcher.iter().filter(|u| u.settings().compose.is_none());
+        compose.chain(docker).copied().collect()
+    }
+
+    /// The updater that applies updates to `container`: the first of [`Self::candidates`].
+    pub fn for_container(&self, container: &Container) -> Option<&Arc<Updater>> {
+        self.candidates(container).into_iter().next()
+    }
+
+    /// Finishes the updates a crash interrupted ([`Updater::recover`] of each), retrying an
+    /// engine that does not answer yet up to ten times with back-off; returns how many it
+    /// finished.
+    pub async fn recover(&self) -> usize {
+        let mut count = 0;
+        for (watcher, updater) in &self.updaters {
+            let mut delay = Duration::from_millis(500);
+            for attempt in 1..=10 {
+                match updater.recover().await {
+                    Ok(done) => {
+                        count += done.len();
+                        for op in done {
+                            tracing::warn!(
+                                container = %op.container_name,
+                                outcome = op.phase.as_str(),
+                                reason = op.reason.as_deref().unwrap_or_default(),
+                                "finished an update interrupted by a restart"
+                            );
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(%watcher, attempt, error = %e, "cannot recover interrupted updates yet; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        }
+        count
+    }
+
+    /// Applies detected updates automatically until `events` closes: for each
+    /// `update-available`, the first candidate updater whose `AUTO` and the container's
+    /// `dd.action.*` labels allow it.
+    pub async fn apply_automatically(&self, mut events: broadcast::Receiver<WatchEvent>) {
+        if self.updaters.is_empty() {
+            return;
+        }
+        loop {
+            let container: Container = match events.recv().await {
+                Ok(WatchEvent::UpdateAvailable(container)) => *container,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            };
+            // `update_available` already accounts for skips, snoozes and maturity.
+            if !container.update_available {
+                continue;
+            }
+            let labels = LabelSettings::read(&container.labels);
+            let Some(updater) = self
+                .candidates(&container)
+                .into_iter()
+                .find(|u| u.settings().applies_automatically(&labels))
+            else {
+                continue;
+            };
+            match updater.update(&container, "auto").await {
+                Ok(outcome) => tracing::info!(
+                    container = %container.name,
+                    to = %outcome.operation.to_image,
+                    "updated automatically"
+                ),
+                Err(e) => {
+                    tracing::warn!(container = %container.name, error = %e, "automatic update failed")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::ActionSettings;
+
+    #[test]
+    fn compose_containers_go_to_the_compose_action_and_others_to_docker() {
+        let updater = |settings: ActionSettings| {
+            Arc::new(Updater::new(
+                Arc::new(drydock_testkit::FakeRuntime::new()),
+                Arc::new(drydock_testkit::InMemoryStore::new()),
+                Arc::new(drydock_testkit::ManualClock::new(
+                    chrono::DateTime::UNIX_EPOCH,
+                )),
+                settings,
+            ))
+        };
+        let updaters = Updaters::new(vec![
+            ("local".to_owned(), updater(ActionSettings::new("local"))),
+            (
+                "local".to_owned(),
+                updater(ActionSettings::compose("stack")),
+            ),
+            ("remote".to_owned(), updater(ActionSettings::new("remote"))),
+        ]);
+        let ids = |container: &Container| -> Vec<String> {
+            updaters
+                .candidates(container)
+                .iter()
+                .map(|u| u.settings().id.clone())
+                .collect()
+        };
+        let plain = Container {
+            watcher: "local".into(),
+            ..Container::default()
+        };
+        assert_eq!(ids(&plain), vec!["docker.local"]);
+        let mut composed = plain.clone();
+        composed
+            .labels
+            .insert("com.docker.compose.service".into(), "web".into());
+        assert_eq!(ids(&composed), vec!["dockercompose.stack", "docker.local"]);
+        assert_eq!(
+            updaters
+                .for_container(&composed)
+                .map(|u| u.settings().id.as_str()),
+            Some("dockercompose.stack")
+        );
+        let elsewhere = Container {
+            watcher: "remote".into(),
+            ..composed
+        };
+        assert_eq!(ids(&elsewhere), vec!["docker.remote"]);
+    }
+}
