@@ -230,16 +230,24 @@ fn the_core_depends_on_no_runtime_io_or_framework_crate() {
     );
 }
 
-/// The production part of a source file: what comes before its first `#[cfg(test)]` at the start
-/// of a line. A file that is a test module (`tests.rs`) has none.
+/// The production part of a source file: what comes before its test module (a `#[cfg(test)]`
+/// item other than a `mod tests;` declaration). A file that is a test module (`tests.rs`) has
+/// none.
 fn production(path: &Path, text: &str) -> String {
     if path.file_name().is_some_and(|n| n == "tests.rs") {
         return String::new();
     }
     let mut out = String::new();
-    for line in text.lines() {
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
         if line.starts_with("#[cfg(test)]") {
-            break;
+            match lines.peek() {
+                Some(next) if next.starts_with("mod ") && next.trim_end().ends_with(';') => {
+                    lines.next();
+                    continue;
+                }
+                _ => break,
+            }
         }
         out.push_str(line);
         out.push('\n');
@@ -330,15 +338,16 @@ fn referenced(here: &[String], text: &str) -> Vec<Vec<String>> {
             continue;
         };
         // A file `a/b.rs` and a file `a/b/mod.rs` are both module a::b: `super` is a.
-        let mut base: Vec<String> = match first {
-            "crate" => Vec::new(),
-            "self" => here.to_vec(),
+        let (mut base, rest): (Vec<String>, &[&str]) = match first {
+            "crate" => (Vec::new(), rest),
+            "self" => (here.to_vec(), rest),
             "super" => {
                 let mut parent = here.to_vec();
                 parent.pop();
-                parent
+                (parent, rest)
             }
-            _ => continue,
+            // A path through a child module, written without `self::`.
+            _ => (here.to_vec(), &segments[..]),
         };
         let mut rest = rest.iter().peekable();
         while rest.peek() == Some(&&"super") {

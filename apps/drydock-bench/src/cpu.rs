@@ -7,7 +7,22 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::measure::clock_ticks;
+/// Clock ticks per second, asked of `getconf` once: `cpu_time` runs around every cycle.
+pub(crate) fn clock_ticks() -> u64 {
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(ask_clock_ticks)
+}
+
+fn ask_clock_ticks() -> u64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|t| *t > 0)
+        .unwrap_or(100)
+}
 
 /// Every process's command name and CPU ticks by pid, and the machine's busy and total ticks.
 #[derive(Debug, Default)]

@@ -40,24 +40,9 @@ fn status_kb(pid: u32, field: &str) -> anyhow::Result<u64> {
 fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     let (_, ticks) =
         crate::cpu::process_ticks(pid).with_context(|| format!("no readable /proc/{pid}/stat"))?;
-    Ok(Duration::from_millis(ticks * 1000 / clock_ticks()))
-}
-
-/// Clock ticks per second, asked of `getconf` once: `cpu_time` runs around every cycle.
-pub(crate) fn clock_ticks() -> u64 {
-    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(ask_clock_ticks)
-}
-
-fn ask_clock_ticks() -> u64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .filter(|t| *t > 0)
-        .unwrap_or(100)
+    Ok(Duration::from_millis(
+        ticks * 1000 / crate::cpu::clock_ticks(),
+    ))
 }
 
 impl Drydock {

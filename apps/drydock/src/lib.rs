@@ -8,6 +8,7 @@
 mod api;
 pub mod cli;
 mod config;
+mod list_cache;
 mod openapi;
 mod state;
 

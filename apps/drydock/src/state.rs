@@ -21,8 +21,8 @@ use drydock_registry::providers::Provider;
 use drydock_watch::{SystemClock, WatchError, Watcher};
 use tokio::sync::broadcast;
 
-use crate::api::list_cache::ListCache;
 use crate::config::Config;
+use crate::list_cache::ListCache;
 
 /// Everything a request handler may need.
 pub(crate) struct AppState {
@@ -54,7 +54,7 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Connects to every watcher's engine and wires the services over `store`.
     pub(crate) async fn build(mut config: Config, store: Arc<dyn Store>) -> anyhow::Result<Self> {
-        let (store, container_list) = crate::api::list_cache::counting(store);
+        let (store, container_list) = crate::list_cache::counting(store);
         let registry = Arc::new(RegistryClient::new(
             config.registries.clone(),
             config.registry_options.clone(),

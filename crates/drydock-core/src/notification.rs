@@ -451,7 +451,7 @@ mod tests {
             ("dd.notification.include", "wud.trigger.include"),
             ("dd.notification.exclude", "wud.trigger.exclude"),
         ] {
-            for list in ["ntfy.a", "a", "ntfy.a:major", " ntfy.b , ntfy.a "] {
+            for list in ["ntfy.a", "a", "ntfy.a:patch", " ntfy.b , ntfy.a "] {
                 assert_eq!(
                     announced_by(dd, list),
                     announced_by(wud, list),
@@ -462,7 +462,7 @@ mod tests {
         assert_eq!(announced_by("wud.trigger.include", "ntfy.a"), ["ntfy.a"]);
         assert_eq!(announced_by("wud.trigger.exclude", "ntfy.a"), ["ntfy.b"]);
         assert!(
-            announced_by("wud.trigger.include", "ntfy.a:major").is_empty(),
+            announced_by("wud.trigger.include", "ntfy.a:patch").is_empty(),
             "a minor update"
         );
     }

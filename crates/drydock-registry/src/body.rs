@@ -174,7 +174,7 @@ pub(crate) async fn read_body(
             Err(e) => {
                 return Err(RegistryError::Unavailable {
                     registry: registry.to_owned(),
-                    reason: format!("reading the response: {}", crate::client::describe(&e)),
+                    reason: format!("reading the response: {}", describe(&e)),
                 });
             }
         }
@@ -195,6 +195,18 @@ async fn acquire_large<'s>(
             after: timeout,
         }),
     }
+}
+
+/// A reqwest error with its causes. drydock never puts credentials in URLs, so the URL may stay.
+pub(crate) fn describe(error: &reqwest::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 #[cfg(test)]

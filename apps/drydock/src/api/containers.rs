@@ -78,7 +78,7 @@ async fn list(request: actix_web::HttpRequest, state: State) -> ApiResult<HttpRe
         .get(|| async { store.containers().await.map(listed) })
         .await
         .map_err(ApiError::store)?;
-    let gzip = super::list_cache::accepts_gzip(
+    let gzip = crate::list_cache::accepts_gzip(
         request
             .headers()
             .get(actix_web::http::header::ACCEPT_ENCODING)

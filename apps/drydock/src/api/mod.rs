@@ -4,7 +4,6 @@
 
 mod containers;
 mod events;
-pub(crate) mod list_cache;
 mod metrics;
 mod system;
 
