@@ -12,6 +12,9 @@ fi
 # The Docker engine and the registries the adapter tests run against.
 scripts/test-env.sh
 
+# The embedding examples as users run them: `cargo test` builds examples as test harnesses,
+# so tests/examples.rs runs these plain builds.
+cargo build --workspace --all-features --examples --locked
 cargo test --workspace --all-features --all-targets --locked
 # Doc tests are not part of --all-targets.
 cargo test --workspace --all-features --doc --locked

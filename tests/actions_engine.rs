@@ -13,6 +13,7 @@ use drydock_actions::{ActionSettings, UpdateError, Updater};
 use drydock_core::model::{Container, KindOfUpdate, UpdateKind, UpdateResult};
 use drydock_docker::{ConnectionConfig, DockerRuntime};
 use drydock_store_sled::SledStore;
+use drydock_testkit::contract::{ActionFixture, action_contract};
 use drydock_testkit::engine::{Leftovers, TestImage, docker, free_port, must, unique};
 use drydock_watch::SystemClock;
 use serde_json::Value;
@@ -458,6 +459,30 @@ async fn no_update_is_nothing_to_do() {
         .await
         .unwrap_err();
     assert!(matches!(error, UpdateError::NoBackup { .. }), "{error}");
+}
+
+/// The updater keeps the `Action` port's contract against the real engine.
+#[tokio::test]
+async fn the_updater_keeps_the_action_contract_on_the_engine() {
+    let setup = Setup::new("act-contract").await;
+    setup.run_full();
+    setup.wait_healthy().await;
+    let mut current = setup.with_update("1.0.0");
+    current.update_available = false;
+    current.update_kind = UpdateKind::default();
+    action_contract(ActionFixture {
+        action: &setup.updater,
+        updatable: setup.with_update("2.0.0"),
+        expected_image: setup.image("2.0.0"),
+        current,
+    })
+    .await;
+    let running = must(&["inspect", "-f", "{{.Config.Image}}", &setup.name]);
+    assert_eq!(
+        running,
+        setup.image("2.0.0"),
+        "the engine runs the new image"
+    );
 }
 
 /// A compose file as people write them: comments, a second service on the same image, a

@@ -393,3 +393,47 @@ fn no_two_files_of_a_crate_import_each_other() {
     }
     assert!(cycles.is_empty(), "{}", cycles.join("\n"));
 }
+
+#[test]
+fn every_port_method_says_which_errors_it_returns() {
+    let ports = workspace_root().join("crates/drydock-core/src/ports");
+    let mut silent = Vec::new();
+    let mut methods = 0;
+    for entry in std::fs::read_dir(&ports).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut in_trait = false;
+        for (i, line) in lines.iter().enumerate() {
+            if line.starts_with("pub trait ") {
+                in_trait = true;
+            } else if in_trait && *line == "}" {
+                in_trait = false;
+            }
+            let signature = line.trim_start_matches("    ");
+            let is_method = in_trait
+                && line.starts_with("    ")
+                && !line.starts_with("     ")
+                && (signature.starts_with("fn ") || signature.starts_with("async fn "));
+            if !is_method {
+                continue;
+            }
+            methods += 1;
+            let doc: Vec<&str> = lines[..i]
+                .iter()
+                .rev()
+                .take_while(|l| l.trim_start().starts_with("///"))
+                .copied()
+                .collect();
+            if !doc.iter().any(|l| l.contains("Errors:")) {
+                silent.push(format!("{}: {}", path.display(), signature));
+            }
+        }
+    }
+    assert!(methods > 40, "found only {methods} port methods");
+    assert!(
+        silent.is_empty(),
+        "port methods that do not say which errors they return:\n{}",
+        silent.join("\n")
+    );
+}

@@ -1,5 +1,6 @@
-//! The embedding examples run as a user runs them: `watch_once`, built by `cargo test
-//! --all-targets`, against the test environment's engine and registry.
+//! The embedding examples run as a user runs them: `watch_once`, built by `cargo build
+//! --examples` (scripts/test.sh does it first), against the test environment's engine and
+//! registry.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ fn example(name: &str) -> PathBuf {
     let path = profile.join("examples").join(name);
     assert!(
         path.exists(),
-        "{} is not built: cargo test --all-targets (the README's test command) builds the examples",
+        "{} is not built: scripts/test.sh (the README's test command) runs `cargo build --examples` first",
         path.display()
     );
     path

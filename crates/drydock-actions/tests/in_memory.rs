@@ -24,6 +24,7 @@ use drydock_core::ports::{
     ContainerRuntime, ContainerSpec, ContainerSummary, EventStream, Health, ImageDetails,
     LogOptions, RuntimeError, Store, StoreError,
 };
+use drydock_testkit::contract::{ActionFixture, action_contract};
 use drydock_testkit::{FakeRuntime, InMemoryStore, ManualClock};
 
 const NAME: &str = "web";
@@ -440,6 +441,26 @@ async fn successful_update_replaces_the_container_and_records_it() {
     assert_eq!(applied[0].container_name, NAME);
     assert_eq!(applied[0].status, AuditStatus::Success);
     assert!(h.audit("update-failed").await.is_empty());
+}
+
+/// The updater is the `Action` port's real adapter: on the in-memory engine here, on the real one
+/// in the top-level `actions_engine` suite.
+#[tokio::test]
+async fn the_updater_keeps_the_action_contract() {
+    let h = Harness::new(true);
+    let current = Container {
+        update_available: false,
+        update_kind: UpdateKind::default(),
+        ..h.wanting("1.0.0")
+    };
+    action_contract(ActionFixture {
+        action: h.updater.as_ref(),
+        updatable: h.wanting("1.1.0"),
+        expected_image: NEW.to_owned(),
+        current,
+    })
+    .await;
+    assert_sole(&h.fake, NEW, true).await;
 }
 
 #[tokio::test]

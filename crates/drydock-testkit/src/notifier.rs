@@ -150,6 +150,7 @@ impl Action for RecordingAction {
 #[derive(Debug)]
 pub struct FakeScanner {
     findings: Mutex<HashMap<String, Vec<Vulnerability>>>,
+    unscannable: Mutex<Vec<String>>,
     scanned_at: DateTime<Utc>,
 }
 
@@ -158,8 +159,14 @@ impl FakeScanner {
     pub fn new(scanned_at: DateTime<Utc>) -> Self {
         Self {
             findings: Mutex::new(HashMap::new()),
+            unscannable: Mutex::new(Vec::new()),
             scanned_at,
         }
+    }
+
+    /// Scans of `image` will fail with [`ScanError::Failed`].
+    pub fn set_unscannable(&self, image: &ImageReference) {
+        lock(&self.unscannable).push(image.to_string());
     }
 
     /// Scans of `image` will report `vulnerabilities`.
@@ -176,6 +183,12 @@ impl Scanner for FakeScanner {
 
     async fn scan(&self, image: &ImageReference) -> Result<ScanReport, ScanError> {
         let key = image.to_string();
+        if lock(&self.unscannable).contains(&key) {
+            return Err(ScanError::Failed {
+                image: key,
+                reason: "scripted failure".into(),
+            });
+        }
         Ok(ScanReport {
             vulnerabilities: lock(&self.findings).get(&key).cloned().unwrap_or_default(),
             image: key,

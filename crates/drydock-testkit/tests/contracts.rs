@@ -7,12 +7,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use drydock_core::image_ref::ImageReference;
 use drydock_core::model::{ContainerStatus, Platform};
-use drydock_core::ports::{ImageConfig, ImageDetails, PlatformManifest, Registry, RegistryError};
+use drydock_core::ports::{
+    ImageConfig, ImageDetails, PlatformManifest, Registry, RegistryError, Severity, Vulnerability,
+};
 use drydock_testkit::contract::{
-    IndexFixture, RegistryFixture, RuntimeFixture, registry_contract, runtime_contract,
+    ActionFixture, IndexFixture, NotifierFixture, RegistryFixture, RuntimeFixture, ScannerFixture,
+    action_contract, notifier_contract, registry_contract, runtime_contract, scanner_contract,
     store_contract,
 };
-use drydock_testkit::{FakeRuntime, InMemoryRegistry, InMemoryStore};
+use drydock_testkit::{
+    FakeRuntime, FakeScanner, InMemoryRegistry, InMemoryStore, RecordingAction, RecordingNotifier,
+};
 
 fn platform(arch: &str, variant: Option<&str>) -> Platform {
     Platform {
@@ -193,4 +198,144 @@ async fn scripted_failures_and_counts() {
         ),
         (2, 1, 0)
     );
+}
+
+fn web(update: bool) -> drydock_core::model::Container {
+    use drydock_core::model::{Container, Image, KindOfUpdate, UpdateKind};
+    Container {
+        id: "contract-web".into(),
+        name: "web".into(),
+        watcher: "local".into(),
+        image: Image {
+            name: "acme/web".into(),
+            ..Image::default()
+        },
+        update_available: update,
+        update_kind: if update {
+            UpdateKind {
+                kind: KindOfUpdate::Tag,
+                local_value: Some("1.0.0".into()),
+                remote_value: Some("1.1.0".into()),
+                semver_diff: None,
+            }
+        } else {
+            UpdateKind::default()
+        },
+        ..Container::default()
+    }
+}
+
+#[tokio::test]
+async fn recording_notifier_keeps_the_notifier_contract() {
+    let accepting = RecordingNotifier::new("ntfy.up");
+    let unreachable = RecordingNotifier::new("ntfy.down");
+    unreachable.fail_always(true);
+    notifier_contract(NotifierFixture {
+        accepting: &accepting,
+        unreachable: &unreachable,
+        secret: "",
+    })
+    .await;
+    assert_eq!(accepting.delivered().len(), 2);
+}
+
+#[tokio::test]
+async fn the_notifier_contract_catches_a_channel_that_claims_delivery() {
+    let accepting = RecordingNotifier::new("ntfy.up");
+    let claims = RecordingNotifier::new("ntfy.down");
+    let outcome = tokio::spawn(async move {
+        notifier_contract(NotifierFixture {
+            accepting: &accepting,
+            unreachable: &claims,
+            secret: "",
+        })
+        .await;
+    })
+    .await;
+    let panic = outcome.expect_err("the contract must fail").into_panic();
+    let message = panic.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(message.contains("unreachable"), "{message}");
+}
+
+#[tokio::test]
+async fn recording_action_keeps_the_action_contract() {
+    let action = RecordingAction::new("docker.local");
+    action_contract(ActionFixture {
+        action: &action,
+        updatable: web(true),
+        expected_image: "acme/web:1.1.0".into(),
+        current: web(false),
+    })
+    .await;
+    assert_eq!(action.runs().len(), 2);
+}
+
+#[tokio::test]
+async fn the_action_contract_catches_an_action_that_fails() {
+    let action = Arc::new(RecordingAction::new("docker.local"));
+    action.set_failure(Some("pull refused"));
+    let outcome = tokio::spawn(async move {
+        action_contract(ActionFixture {
+            action: action.as_ref(),
+            updatable: web(true),
+            expected_image: "acme/web:1.1.0".into(),
+            current: web(false),
+        })
+        .await;
+    })
+    .await;
+    let panic = outcome.expect_err("the contract must fail").into_panic();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("pull refused"), "{message}");
+}
+
+fn finding(id: &str) -> Vulnerability {
+    Vulnerability {
+        id: id.into(),
+        severity: Severity::High,
+        package: "openssl".into(),
+        installed_version: "3.0.1".into(),
+        fixed_version: Some("3.0.2".into()),
+    }
+}
+
+#[tokio::test]
+async fn fake_scanner_keeps_the_scanner_contract() {
+    let scanner = FakeScanner::new(chrono::DateTime::UNIX_EPOCH);
+    let vulnerable: ImageReference = "acme/old:1".parse().unwrap();
+    let unscannable: ImageReference = "acme/broken:1".parse().unwrap();
+    scanner.set_findings(
+        &vulnerable,
+        vec![finding("CVE-2024-1"), finding("CVE-2024-2")],
+    );
+    scanner.set_unscannable(&unscannable);
+    scanner_contract(ScannerFixture {
+        scanner: &scanner,
+        vulnerable: (vulnerable, vec!["CVE-2024-2".into(), "CVE-2024-1".into()]),
+        clean: "acme/new:2".parse().unwrap(),
+        unscannable: Some(unscannable),
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_scanner_contract_catches_a_failed_scan_reported_as_clean() {
+    // A scanner told nothing about the image answers "no findings": for the image that cannot be
+    // scanned, that is the lie the contract refuses.
+    let scanner = Arc::new(FakeScanner::new(chrono::DateTime::UNIX_EPOCH));
+    let vulnerable: ImageReference = "acme/old:1".parse().unwrap();
+    scanner.set_findings(&vulnerable, vec![finding("CVE-2024-1")]);
+    let outcome = tokio::spawn(async move {
+        scanner_contract(ScannerFixture {
+            scanner: scanner.as_ref(),
+            vulnerable: (vulnerable, vec!["CVE-2024-1".into()]),
+            clean: "acme/new:2".parse().unwrap(),
+            unscannable: Some("acme/broken:1".parse().unwrap()),
+        })
+        .await;
+    })
+    .await;
+    let panic = outcome.expect_err("the contract must fail").into_panic();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("must be an error"), "{message}");
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use drydock_core::model::Container;
 use drydock_core::ports::{Notification, NotificationEvent, Notifier, NotifyError};
+use drydock_testkit::contract::{NotifierFixture, notifier_contract};
 use drydock_testkit::engine::{TestService, unique};
 use drydock_triggers::HttpNotifier;
 use drydock_triggers::channels::ChannelKind;
@@ -646,4 +647,94 @@ async fn concurrent_mqtt_publications_all_arrive() {
         task.await.unwrap().unwrap();
     }
     assert_eq!(broker.retained("dd/#").await.len(), 20);
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn every_channel_keeps_the_notifier_contract() {
+    const TOKEN: &str = "contract-canary-token-77f1";
+    // HTTP (ntfy with an access token), against a receiver and a closed port.
+    let receiver = Receiver::start(Receiver::ok()).await;
+    let down = format!("http://127.0.0.1:{}", closed_port());
+    let http = |id: &str, url: &str| {
+        HttpNotifier::new(
+            id,
+            ChannelKind::Ntfy,
+            keys(&[("TOPIC", "t"), ("URL", url), ("AUTH_TOKEN", TOKEN)]),
+        )
+        .unwrap()
+    };
+    notifier_contract(NotifierFixture {
+        accepting: &http("ntfy.up", &receiver.base),
+        unreachable: &http("ntfy.down", &down),
+        secret: TOKEN,
+    })
+    .await;
+    let received = receiver.received();
+    assert_eq!(received.len(), 2, "both deliveries arrived");
+    assert!(
+        received.iter().all(|r| r
+            .headers
+            .get("authorization")
+            .is_some_and(|a| a.contains(TOKEN))),
+        "the token went where it belongs"
+    );
+
+    // SMTP, against a real mail server and a closed port.
+    let server = SmtpServer::start();
+    let smtp = |id: &str, port: u16| {
+        drydock_triggers::SmtpNotifier::new(
+            id,
+            &keys(&[
+                ("HOST", "127.0.0.1"),
+                ("PORT", &port.to_string()),
+                ("FROM", "drydock@example.org"),
+                ("TO", "ops@example.org"),
+            ]),
+        )
+        .unwrap()
+    };
+    notifier_contract(NotifierFixture {
+        accepting: &smtp("smtp.up", server.port),
+        unreachable: &smtp("smtp.down", closed_port()),
+        secret: "",
+    })
+    .await;
+    assert_eq!(server.messages().len(), 2);
+
+    // MQTT, against a real broker and a closed port.
+    let broker = Broker::start();
+    let mqtt = |id: &str, port: u16| {
+        drydock_triggers::MqttNotifier::new(
+            id,
+            &keys(&[("URL", &format!("mqtt://127.0.0.1:{port}"))]),
+        )
+        .unwrap()
+    };
+    notifier_contract(NotifierFixture {
+        accepting: &mqtt("mqtt.up", broker.port),
+        unreachable: &mqtt("mqtt.down", closed_port()),
+        secret: "",
+    })
+    .await;
+
+    // A command; one that outlives its timeout is the one that cannot deliver.
+    let command = |id: &str, cmd: &str| {
+        drydock_triggers::CommandNotifier::new(id, &keys(&[("CMD", cmd), ("TIMEOUT", "300")]))
+            .unwrap()
+    };
+    notifier_contract(NotifierFixture {
+        accepting: &command("command.up", "true"),
+        unreachable: &command("command.down", "sleep 30"),
+        secret: "",
+    })
+    .await;
 }

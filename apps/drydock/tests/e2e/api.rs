@@ -656,6 +656,11 @@ async fn bad_configuration_stops_start_up_naming_the_variable() {
         ("DD_SERVER_PORT", "eighty"),
         ("DD_WATCHER_LOCAL_CRON", "often"),
         ("DD_SERVER_UNKNOWN", "x"),
+        // A misspelt key, and a misspelt watcher name that would watch `local`'s engine under
+        // another name (orphaning its skips and snoozes).
+        ("DD_WATCHER_LOCAL_CRN", "x"),
+        ("DD_WATCHER_LOCALL_CRON", "*/5 * * * *"),
+        ("WUD_WATCHER_LOCAL_WATCHAL", "true"),
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
             .env_clear()
@@ -671,17 +676,20 @@ async fn bad_configuration_stops_start_up_naming_the_variable() {
     }
 }
 
+/// The binary's command line, on a clean environment watching only labelled containers (the
+/// shared engine has others).
+fn run(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .env_clear()
+        .env("DD_WATCHER_LOCAL_WATCHBYDEFAULT", "false")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn check_and_explain_on_the_command_line() {
     let f = fixture();
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
-            .env_clear()
-            .env("DD_WATCHER_LOCAL_WATCHBYDEFAULT", "false")
-            .args(args)
-            .output()
-            .unwrap()
-    };
     let out = run(&["check", "--json"]);
     assert_eq!(
         out.status.code(),
@@ -720,6 +728,38 @@ async fn check_and_explain_on_the_command_line() {
 
     let out = run(&["explain", "no-such-container-anywhere"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `explain` asks about the image the watch asks about: with `dd.registry.lookup.image`, the
+/// lookup image's tags (here a repository with a 9.9.9 the container's own lacks), not its own.
+#[tokio::test]
+async fn explain_follows_the_registry_lookup_label_as_the_watch_does() {
+    let own = unique("e2e-own");
+    let lookup = unique("e2e-lookup");
+    let own_images = TestImage::pushed(&own, &["1.0.0", "1.1.0"]);
+    let _lookup = TestImage::pushed(&lookup, &["1.0.0", "9.9.9"]);
+    let lookup_image = format!("127.0.0.1:5000/drydock-test/{lookup}:1.0.0");
+    let name = unique("e2e-lookup-c");
+    let _container = TestContainer::run(
+        &name,
+        &own_images[0].reference,
+        &[WATCH, ("dd.registry.lookup.image", lookup_image.as_str())],
+        SLEEP,
+    );
+    let out = run(&["explain", &name]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(&format!("drydock-test/{lookup}")), "{text}");
+    assert!(text.contains("9.9.9") && !text.contains("1.1.0"), "{text}");
+    assert!(text.contains("=> update to 9.9.9 (major)"), "{text}");
+    // The watch agrees.
+    let out = run(&["check", "--json"]);
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(by_name(&list, &name)["result"]["tag"], "9.9.9");
 }
 
 #[tokio::test]

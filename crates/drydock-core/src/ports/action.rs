@@ -1,3 +1,5 @@
+//! The [`Action`] port: something that changes a container, such as the Docker update.
+
 use async_trait::async_trait;
 
 use crate::model::Container;
@@ -6,10 +8,17 @@ use crate::model::Container;
 #[async_trait]
 pub trait Action: Send + Sync {
     /// The trigger id, `{type}.{name}` (`docker.local`).
+    ///
+    /// Errors: none.
     fn id(&self) -> &str;
 
     /// Applies the container's available update. On failure the container must be left as it was
     /// (rolled back), and the error says why.
+    ///
+    /// Errors: [`ActionError::NothingToDo`] when the container has no update (nothing changed),
+    /// [`ActionError::RolledBack`] when a step failed and the container is as it was,
+    /// [`ActionError::Stranded`] when a step failed and it could not be restored: only then may the
+    /// container differ from before the call.
     async fn run(&self, container: &Container) -> Result<ActionReport, ActionError>;
 }
 

@@ -1,3 +1,5 @@
+//! The [`Notifier`] port: one notification channel.
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -8,18 +10,24 @@ use crate::model::Container;
 #[async_trait]
 pub trait Notifier: Send + Sync {
     /// The trigger id, `{type}.{name}` (`ntfy.one`).
+    ///
+    /// Errors: none.
     fn id(&self) -> &str;
 
     /// Delivers one notification. Returns only once the receiver accepted it.
     ///
-    /// Errors: [`NotifyError::RateLimited`] and [`NotifyError::Unavailable`] are worth retrying;
-    /// [`NotifyError::Rejected`] and [`NotifyError::Refused`] are not.
+    /// Errors: [`NotifyError::RateLimited`] (the receiver said to slow down, with its
+    /// `Retry-After` when it gave one) and [`NotifyError::Unavailable`] (unreachable, a server
+    /// error) are worth retrying; [`NotifyError::Rejected`] (the receiver refused the message) and
+    /// [`NotifyError::Refused`] (drydock will not send there) are not.
     async fn notify(&self, notification: &Notification) -> Result<(), NotifyError>;
 
     /// Whether the channel mirrors every container's state as it changes (MQTT's retained
     /// topics, which Home Assistant reads), not only the updates announced: such a channel is
     /// also sent each added or changed container, one per notification, with an empty title and
     /// body. `false` unless the channel says otherwise.
+    ///
+    /// Errors: none.
     fn publishes_state(&self) -> bool {
         false
     }

@@ -1,3 +1,5 @@
+//! The [`Registry`] port: what the watch cycle asks an OCI distribution registry.
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -10,13 +12,18 @@ use crate::model::{Platform, RegistryRef};
 /// An OCI distribution registry, seen from a watcher.
 ///
 /// Implementations authenticate, paginate, retry and rate-limit on their own; callers see only the
-/// answers or a [`RegistryError`].
+/// answers or a [`RegistryError`]. Every method that asks the registry may also fail with
+/// [`RegistryError::RateLimited`] (the registry said to slow down, with its `Retry-After` when it
+/// gave one), [`RegistryError::Unavailable`] (unreachable, or a server error after the retries),
+/// [`RegistryError::Timeout`] (no answer within the limit) and [`RegistryError::InvalidResponse`]
+/// (an answer that is not what the API promises, or larger than the limits).
 #[async_trait]
 pub trait Registry: Send + Sync {
     /// All tags of the image's repository, in the registry's order, every page followed.
     ///
     /// Errors: [`RegistryError::NotFound`] when the repository does not exist,
-    /// [`RegistryError::Unauthorized`] when credentials are missing or refused.
+    /// [`RegistryError::Unauthorized`] when credentials are missing or refused, and the errors
+    /// every call may return (above).
     async fn list_tags(&self, image: &ImageReference) -> Result<Vec<String>, RegistryError>;
 
     /// The digest of the manifest `reference` (a tag or digest) points at, as the registry reports it
@@ -25,6 +32,10 @@ pub trait Registry: Send + Sync {
     ///
     /// Must not download the manifest when the registry returns `Docker-Content-Digest`: Docker Hub
     /// counts manifest `GET`s against the pull quota.
+    ///
+    /// Errors: [`RegistryError::NotFound`] when the repository or `reference` does not exist,
+    /// [`RegistryError::Unauthorized`], and the errors every call may return; an answer without a
+    /// valid digest is [`RegistryError::InvalidResponse`].
     async fn manifest_digest(
         &self,
         image: &ImageReference,
@@ -33,7 +44,10 @@ pub trait Registry: Send + Sync {
 
     /// Resolves `reference` to the manifest for `platform`, following indexes.
     ///
-    /// Errors: [`RegistryError::PlatformNotFound`] when an index has no child for the platform.
+    /// Errors: [`RegistryError::PlatformNotFound`] when an index has no child for the platform,
+    /// [`RegistryError::NotFound`] when `reference` does not exist, [`RegistryError::Unauthorized`],
+    /// and the errors every call may return (an index nested too deep is
+    /// [`RegistryError::InvalidResponse`]).
     async fn platform_manifest(
         &self,
         image: &ImageReference,
@@ -42,6 +56,10 @@ pub trait Registry: Send + Sync {
     ) -> Result<PlatformManifest, RegistryError>;
 
     /// The image configuration blob `config_digest` (from [`PlatformManifest::config_digest`]).
+    ///
+    /// Errors: [`RegistryError::NotFound`] when the blob does not exist,
+    /// [`RegistryError::Unauthorized`], and the errors every call may return (a blob that is not
+    /// an image configuration is [`RegistryError::InvalidResponse`]).
     async fn image_config(
         &self,
         image: &ImageReference,
@@ -52,12 +70,16 @@ pub trait Registry: Send + Sync {
     /// implementation can prepare in bulk: fetch the pull tokens of many repositories in one
     /// request instead of one per repository. A hint only: a later call may name other images.
     /// By default nothing.
+    ///
+    /// Errors: none; a failure to prepare only means the later calls do the work.
     async fn prepare(&self, images: &[ImageReference]) {
         let _ = images;
     }
 
     /// Which configured registry serves `image`, for the API's `image.registry`. By default an
     /// unnamed registry at the image's host.
+    ///
+    /// Errors: none; it asks nothing of the registry.
     fn describe(&self, image: &ImageReference) -> RegistryRef {
         RegistryRef {
             name: "unknown".to_owned(),

@@ -1,3 +1,5 @@
+//! The [`ContainerRuntime`] port: one container engine, as the watch cycle and the updates use it.
+
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::time::Duration;
@@ -13,9 +15,15 @@ use crate::model::ContainerStatus;
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<RuntimeEvent, RuntimeError>> + Send>>;
 
 /// A container engine (Docker, Podman's Docker API): one watcher's host.
+///
+/// Every method may also fail with [`RuntimeError::Unavailable`] (the engine cannot be reached)
+/// and [`RuntimeError::Timeout`] (it did not answer within the adapter's limit); those are worth
+/// retrying, the others are not.
 #[async_trait]
 pub trait ContainerRuntime: Send + Sync {
     /// The containers of the host; stopped ones too when `include_stopped`.
+    ///
+    /// Errors: only those every call may return (a host with no container is an empty list).
     async fn list_containers(
         &self,
         include_stopped: bool,
@@ -32,9 +40,15 @@ pub trait ContainerRuntime: Send + Sync {
     async fn inspect_image(&self, image: &str) -> Result<ImageDetails, RuntimeError>;
 
     /// Subscribes to container and image events from now on.
+    ///
+    /// Errors: those every call may return, when subscribing; once subscribed, a lost
+    /// connection ends the stream (after an error item, if the adapter saw one).
     async fn events(&self) -> Result<EventStream, RuntimeError>;
 
     /// Pulls an image. `registry_auth` is the engine's encoded registry credential, if any.
+    ///
+    /// Errors: [`RuntimeError::NotFound`] when the registry has no such image,
+    /// [`RuntimeError::Rejected`] when the pull is refused (credentials, a registry error).
     async fn pull_image(
         &self,
         image: &ImageReference,
@@ -42,14 +56,21 @@ pub trait ContainerRuntime: Send + Sync {
     ) -> Result<(), RuntimeError>;
 
     /// Adds a tag to a local image (`source` is an id or reference; `target` the new reference).
+    ///
+    /// Errors: [`RuntimeError::NotFound`] when `source` is not a local image.
     async fn tag_image(&self, source: &str, target: &ImageReference) -> Result<(), RuntimeError>;
 
     /// Removes a local image reference.
+    ///
+    /// Errors: [`RuntimeError::NotFound`] for an unknown image, [`RuntimeError::Conflict`] when a
+    /// container still uses it.
     async fn remove_image(&self, image: &str) -> Result<(), RuntimeError>;
 
     /// Creates a container named `name` from `spec` and returns its id.
     ///
-    /// Errors: [`RuntimeError::Conflict`] when the name is taken.
+    /// Errors: [`RuntimeError::Conflict`] when the name is taken, [`RuntimeError::NotFound`] when
+    /// the image is not local, [`RuntimeError::Rejected`] when the engine refuses the
+    /// configuration.
     async fn create_container(
         &self,
         name: &str,
@@ -57,23 +78,37 @@ pub trait ContainerRuntime: Send + Sync {
     ) -> Result<String, RuntimeError>;
 
     /// Starts a container. Starting a running container is not an error.
+    ///
+    /// Errors: [`RuntimeError::NotFound`] for an unknown container, [`RuntimeError::Rejected`]
+    /// when the engine cannot start it (a port taken, a missing mount).
     async fn start_container(&self, id: &str) -> Result<(), RuntimeError>;
 
     /// Stops a container, killing it after `timeout`. Stopping a stopped container is not an error.
+    ///
+    /// Errors: [`RuntimeError::NotFound`] for an unknown container.
     async fn stop_container(&self, id: &str, timeout: Duration) -> Result<(), RuntimeError>;
 
     /// Restarts a container.
+    ///
+    /// Errors: [`RuntimeError::NotFound`] for an unknown container, [`RuntimeError::Rejected`]
+    /// when it cannot start again.
     async fn restart_container(&self, id: &str, timeout: Duration) -> Result<(), RuntimeError>;
 
     /// Removes a container (forcefully when `force`, which stops it first).
+    ///
+    /// Errors: [`RuntimeError::NotFound`] for an unknown container, [`RuntimeError::Conflict`]
+    /// when it runs and `force` is false.
     async fn remove_container(&self, id: &str, force: bool) -> Result<(), RuntimeError>;
 
     /// Renames a container.
     ///
-    /// Errors: [`RuntimeError::Conflict`] when the new name is taken.
+    /// Errors: [`RuntimeError::Conflict`] when the new name is taken, [`RuntimeError::NotFound`]
+    /// for an unknown container.
     async fn rename_container(&self, id: &str, new_name: &str) -> Result<(), RuntimeError>;
 
     /// The container's log, stdout and stderr interleaved.
+    ///
+    /// Errors: [`RuntimeError::NotFound`] for an unknown container.
     async fn container_logs(&self, id: &str, options: &LogOptions) -> Result<String, RuntimeError>;
 
     /// The configuration a recreation carries over, as comparable fields: each field path

@@ -1,3 +1,5 @@
+//! The [`Scanner`] port: vulnerability scanning of an image.
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -7,9 +9,15 @@ use crate::image_ref::ImageReference;
 #[async_trait]
 pub trait Scanner: Send + Sync {
     /// The scanner's name (`trivy`).
+    ///
+    /// Errors: none.
     fn name(&self) -> &str;
 
-    /// Scans an image.
+    /// Scans an image: every finding the scanner reports for it, in the scanner's order.
+    ///
+    /// Errors: [`ScanError::Unavailable`] when the scanner cannot run at all (not installed, not
+    /// reachable: worth retrying later), [`ScanError::Failed`] when it ran on this image and failed
+    /// (an image it cannot read). A scan with no findings is `Ok` with an empty list.
     async fn scan(&self, image: &ImageReference) -> Result<ScanReport, ScanError>;
 }
 

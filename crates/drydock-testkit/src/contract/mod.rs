@@ -5,12 +5,18 @@
 //! panics with a message naming the broken promise. Real adapters call these from their
 //! integration tests against real components; this crate calls them against its in-memory adapters.
 
+mod action;
+mod notifier;
 mod registry;
 mod runtime;
+mod scanner;
 mod store;
 
+pub use action::{ActionFixture, action_contract};
+pub use notifier::{NotifierFixture, notifier_contract};
 pub use registry::{IndexFixture, RegistryFixture, registry_contract};
 pub use runtime::{RuntimeFixture, runtime_contract};
+pub use scanner::{ScannerFixture, scanner_contract};
 pub use store::store_contract;
 
 /// Unwraps a port call's result, or fails the suite naming the call.
