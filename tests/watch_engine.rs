@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drydock_core::model::{Container, ContainerStatus, KindOfUpdate};
-use drydock_core::ports::{ContainerRuntime, Store};
+use drydock_core::ports::Store;
 use drydock_core::version::SemverDiff;
 use drydock_docker::{ConnectionConfig, DockerRuntime};
 use drydock_registry::{ClientOptions, RegistryClient};
@@ -233,7 +233,8 @@ async fn a_re_pushed_tag_is_a_digest_update() {
     drop(newer);
 }
 
-async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F) -> Duration
+/// Waits for `check`, failing the test after `limit` (a bound against hanging, not a figure).
+async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -241,15 +242,40 @@ where
     let start = Instant::now();
     while start.elapsed() < limit {
         if check().await {
-            return start.elapsed();
+            return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{what} was not reflected within {limit:?}");
 }
 
+/// Waits until the watcher's event follower applies engine events: renames `probe` (a container
+/// the store knows) until the store has its new name. An event sent before the follower has
+/// subscribed is lost, so a fixed wait would be a race.
+async fn until_following(store: &SledStore, probe: &str, prefix: &str) {
+    for attempt in 0..30 {
+        let name = format!("{prefix}-probe{attempt}");
+        must(&["rename", probe, &name]);
+        let asked = Instant::now();
+        while asked.elapsed() < Duration::from_secs(2) {
+            if store
+                .container(probe)
+                .await
+                .unwrap()
+                .is_some_and(|c| c.name == name)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    panic!("the event follower never applied a rename of {probe}");
+}
+
+/// Each engine event reaches the (sled) store. How fast is the benchmark's business: the bound
+/// here only keeps a broken build from hanging.
 #[tokio::test]
-async fn engine_events_reach_the_store_within_two_seconds() {
+async fn engine_events_reach_the_store() {
     let _engine = ENGINE.read().await;
     let repo = unique("events");
     let image = TestImage::build(&repo, "1.0.0");
@@ -259,14 +285,15 @@ async fn engine_events_reach_the_store_within_two_seconds() {
         ..WatcherSettings::new("local")
     };
     let (watcher, store) = new_watcher(settings).await;
-    watcher.watch_all().await.unwrap();
+    let probe = TestContainer::run(&format!("{repo}-probe"), &image.reference, &[], SLEEP);
+    watcher.watch_one(&probe.id).await.unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let follower = tokio::spawn({
         let watcher = watcher.clone();
         async move { watcher.follow_events(stopped).await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let limit = Duration::from_secs(2);
+    until_following(&store, &probe.id, &repo).await;
+    let limit = Duration::from_secs(30);
 
     let container = TestContainer::run(&format!("{repo}-app"), &image.reference, &[], SLEEP);
     let id = container.id.clone();
@@ -311,12 +338,14 @@ async fn an_engine_restart_is_survived() {
     let image = TestImage::build(&repo, "1.0.0");
     image.push();
     let (watcher, store) = new_watcher(WatcherSettings::new("local")).await;
+    let probe = TestContainer::run(&format!("{repo}-probe"), &image.reference, &[], SLEEP);
+    watcher.watch_one(&probe.id).await.unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let follower = tokio::spawn({
         let watcher = watcher.clone();
         async move { watcher.follow_events(stopped).await }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_following(&store, &probe.id, &repo).await;
 
     // Stop the engine, then bring it back the way the test environment starts it.
     let stopped = stop_engine();
@@ -344,9 +373,4 @@ async fn an_engine_restart_is_survived() {
     );
     let _ = stop.send(true);
     follower.await.unwrap();
-    // The runtime reconnects by itself: the same adapter answers after the restart.
-    let runtime = DockerRuntime::open(&ConnectionConfig::default())
-        .await
-        .unwrap();
-    assert!(runtime.list_containers(false).await.is_ok());
 }

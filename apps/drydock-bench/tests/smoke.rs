@@ -18,6 +18,20 @@ fn the_smallest_configuration_runs_and_stays_within_the_request_budget() {
         "{} is missing: run `cargo test --workspace`",
         drydock.display()
     );
+    // `cargo test -p drydock-bench` alone would not rebuild it: refuse a binary older than the
+    // sources it is built from.
+    let built = drydock.metadata().unwrap().modified().unwrap();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let newer = newest_source(&workspace.join("apps/drydock/src"))
+        .into_iter()
+        .chain(newest_source(&workspace.join("crates")))
+        .find(|(at, _)| *at > built);
+    assert!(
+        newer.is_none(),
+        "{} is older than {:?}: run `cargo test --workspace`",
+        drydock.display(),
+        newer.map(|(_, path)| path)
+    );
     let run = format!("smoke{}", std::process::id());
     let json = std::env::temp_dir().join(format!("drydock-bench-{run}.json"));
     let output = Command::new(bench)
@@ -45,7 +59,9 @@ fn the_smallest_configuration_runs_and_stays_within_the_request_budget() {
         "{first}"
     );
     assert!(first["token"].as_u64().unwrap() <= repositories, "{first}");
-    for cycle in row["steady_cycles"].as_array().unwrap() {
+    let steady = row["steady_cycles"].as_array().unwrap();
+    assert_eq!(steady.len(), 2, "both steady cycles were measured: {row}");
+    for cycle in steady {
         let requests = &cycle["requests"];
         let at_most = |kind: &str| requests[kind].as_u64().unwrap() <= repositories;
         assert!(
@@ -62,4 +78,30 @@ fn the_smallest_configuration_runs_and_stays_within_the_request_budget() {
     }
     assert!(row["idle_rss_kb"].as_u64().unwrap() > 0);
     assert_eq!(row["load"].as_array().unwrap().len(), 2);
+}
+
+/// The newest `.rs` file under `dir` that the server is built from (skipping `target`, tests and
+/// the testkit), with its modification time.
+fn newest_source(dir: &Path) -> Option<(std::time::SystemTime, std::path::PathBuf)> {
+    let mut newest = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if path.is_dir() {
+                if !["target", "tests", "drydock-testkit"]
+                    .contains(&name.to_str().unwrap_or_default())
+                {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && let Ok(at) = entry.metadata().and_then(|m| m.modified())
+                && newest.as_ref().is_none_or(|(n, _)| at > *n)
+            {
+                newest = Some((at, path));
+            }
+        }
+    }
+    newest
 }

@@ -120,8 +120,9 @@ fn tls_config(
         .context("DD_SERVER_TLS_CERT and DD_SERVER_TLS_KEY do not form a certificate and its key")
 }
 
-/// One watch cycle, printed.
-pub async fn check(json: bool) -> anyhow::Result<ExitCode> {
+/// One watch cycle, printed: of every watched container, or of those `only` names (by name, id
+/// or id prefix; one that matches none is an error, exit 2).
+pub async fn check(json: bool, only: &[String]) -> anyhow::Result<ExitCode> {
     let state = one_off().await?;
     if std::io::stderr().is_terminal() {
         eprintln!(
@@ -129,7 +130,18 @@ pub async fn check(json: bool) -> anyhow::Result<ExitCode> {
             state.watchers.len()
         );
     }
-    let (containers, failed) = state.watch_all().await?;
+    let (mut containers, failed) = state.watch_all().await?;
+    let mut failed: Vec<String> = failed.iter().map(ToString::to_string).collect();
+    if !only.is_empty() {
+        // A name, a full id, or an id prefix long enough not to be a name's accident.
+        let names = |c: &Container, o: &str| c.name == o || (o.len() >= 4 && c.id.starts_with(o));
+        for o in only {
+            if !containers.iter().any(|c| names(c, o)) {
+                failed.push(format!("no watched container is named {o} or has that id"));
+            }
+        }
+        containers.retain(|c| only.iter().any(|o| names(c, o)));
+    }
     for failure in &failed {
         eprintln!("drydock: {failure}");
     }

@@ -37,14 +37,14 @@ impl From<crate::api::ApiError> for Refusal {
     }
 }
 
-/// A `PATCH /api/containers/{id}/update-policy` body, read and validated as the handler does
-/// before it touches the store.
+/// A `PATCH /api/containers/{id}/update-policy` body sent as `application/json`, read by the
+/// function the handler calls before it touches the store.
 pub fn policy_body(json: &[u8]) -> Result<PolicyChange, Refusal> {
-    crate::api::read_policy_body(json).map_err(Refusal::from)
+    crate::api::read_policy_body(Some("application/json"), json).map_err(Refusal::from)
 }
 
-/// A `POST /api/containers/{id}/rollback` body: the backup id it names, if any. (The handler
-/// takes the body as optional: a body refused here is treated as no body at all.)
+/// A `POST /api/containers/{id}/rollback` body, read by the function the handler calls: the
+/// backup id it names, `None` for a blank body, a 400 for anything else.
 pub fn rollback_body(json: &[u8]) -> Result<Option<String>, Refusal> {
     crate::api::read_rollback_body(json).map_err(Refusal::from)
 }

@@ -31,6 +31,8 @@ enum Command {
         /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Only these containers (names or ids; the exit code is theirs): all when none given.
+        containers: Vec<String>,
     },
     /// Show, for one container, every registry tag with the reason it was or was not offered.
     Explain {
@@ -62,7 +64,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match args.command.unwrap_or(Command::Serve) {
             Command::Serve => cli::serve().await.map(|()| ExitCode::SUCCESS),
-            Command::Check { json } => cli::check(json).await,
+            Command::Check { json, containers } => cli::check(json, &containers).await,
             Command::Explain { container } => {
                 cli::explain(&container).await.map(|()| ExitCode::SUCCESS)
             }

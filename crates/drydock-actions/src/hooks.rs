@@ -156,17 +156,33 @@ mod tests {
         .unwrap();
         let e = failing.run(&BTreeMap::new()).await.unwrap_err();
         assert!(e.contains("exit status: 3") && e.contains("no"), "{e}");
+        // The slow hook says which process it is, then becomes `sleep` (same process).
+        let pid_file =
+            std::env::temp_dir().join(format!("drydock-hook-{}.pid", std::process::id()));
+        let script = format!("echo $$ > {}; exec sleep 30", pid_file.display());
         let slow = Hook::from_labels(
-            &labels(&[("dd.hook.pre", "sleep 5"), ("dd.hook.timeout", "200")]),
+            &labels(&[("dd.hook.pre", script.as_str()), ("dd.hook.timeout", "200")]),
             HookPoint::Pre,
         )
         .unwrap();
-        let started = std::time::Instant::now();
         let e = slow.run(&BTreeMap::new()).await.unwrap_err();
         assert!(e.contains("timed out"), "{e}");
-        assert!(
-            started.elapsed() < Duration::from_secs(4),
-            "the hook was killed"
-        );
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let _ = std::fs::remove_file(&pid_file);
+        // Killed, not left running: the process is gone or a zombie awaiting its reaper (the
+        // wait is only a bound on that, against a hang).
+        let stat = format!("/proc/{}/stat", pid.trim());
+        let mut killed = false;
+        for _ in 0..200 {
+            killed = std::fs::read_to_string(&stat).map_or(true, |s| {
+                s.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('Z'))
+            });
+            if killed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(killed, "the timed-out hook (pid {}) still runs", pid.trim());
     }
 }

@@ -26,6 +26,12 @@ struct State {
     broken: HashMap<String, RegistryError>,
     delay: Option<Duration>,
     counts: RequestCounts,
+    /// Whether the next tag list or digest request is held ([`InMemoryRegistry::hold_next`]).
+    hold_next: bool,
+    /// How many requests wait at the gate now.
+    parked: u32,
+    /// Open (`true`) once [`InMemoryRegistry::release`] is called.
+    gate: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 #[derive(Debug, Default)]
@@ -117,6 +123,51 @@ impl InMemoryRegistry {
         lock(&self.state).delay = delay;
     }
 
+    /// The next tag list or digest request reads the registry, then waits unanswered until
+    /// [`Self::release`]: a request in flight while the registry changes (a cycle that read the
+    /// tags before a push and answers after it).
+    pub fn hold_next(&self) {
+        let mut state = lock(&self.state);
+        state.hold_next = true;
+        state
+            .gate
+            .get_or_insert_with(|| tokio::sync::watch::channel(false).0)
+            .send_replace(false);
+    }
+
+    /// How many requests [`Self::hold_next`] holds now.
+    pub fn parked(&self) -> u32 {
+        lock(&self.state).parked
+    }
+
+    /// Lets the held request answer what it read.
+    pub fn release(&self) {
+        if let Some(gate) = &lock(&self.state).gate {
+            gate.send_replace(true);
+        }
+    }
+
+    /// Answers `result`, first waiting at the gate if this is the request to hold.
+    async fn answer<T>(&self, result: T) -> T {
+        let gate = {
+            let mut state = lock(&self.state);
+            if !std::mem::take(&mut state.hold_next) {
+                return result;
+            }
+            state.parked += 1;
+            state
+                .gate
+                .as_ref()
+                .map(tokio::sync::watch::Sender::subscribe)
+        };
+        if let Some(mut gate) = gate {
+            // An error means the registry was dropped: nothing waits for the answer any more.
+            let _ = gate.wait_for(|open| *open).await;
+        }
+        lock(&self.state).parked -= 1;
+        result
+    }
+
     /// The requests served so far.
     pub fn requests(&self) -> RequestCounts {
         lock(&self.state).counts
@@ -170,12 +221,15 @@ fn not_found(image: &ImageReference, what: String) -> RegistryError {
 impl Registry for InMemoryRegistry {
     async fn list_tags(&self, image: &ImageReference) -> Result<Vec<String>, RegistryError> {
         self.begin(image, |c| c.tag_lists += 1).await?;
-        let state = lock(&self.state);
-        let repo = state
-            .repos
-            .get(&image.repository_path())
-            .ok_or_else(|| not_found(image, image.repository().to_owned()))?;
-        Ok(repo.tags.iter().map(|(t, _)| t.clone()).collect())
+        let tags = {
+            let state = lock(&self.state);
+            state
+                .repos
+                .get(&image.repository_path())
+                .ok_or_else(|| not_found(image, image.repository().to_owned()))
+                .map(|repo| repo.tags.iter().map(|(t, _)| t.clone()).collect())
+        };
+        self.answer(tags).await
     }
 
     async fn manifest_digest(
@@ -184,13 +238,16 @@ impl Registry for InMemoryRegistry {
         reference: &str,
     ) -> Result<String, RegistryError> {
         self.begin(image, |c| c.manifest_heads += 1).await?;
-        let state = lock(&self.state);
-        let what = || format!("{}:{reference}", image.repository());
-        let repo = state
-            .repos
-            .get(&image.repository_path())
-            .ok_or_else(|| not_found(image, what()))?;
-        resolve(repo, reference).ok_or_else(|| not_found(image, what()))
+        let digest = {
+            let state = lock(&self.state);
+            let what = || format!("{}:{reference}", image.repository());
+            state
+                .repos
+                .get(&image.repository_path())
+                .and_then(|repo| resolve(repo, reference))
+                .ok_or_else(|| not_found(image, what()))
+        };
+        self.answer(digest).await
     }
 
     async fn platform_manifest(

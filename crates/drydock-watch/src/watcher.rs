@@ -192,14 +192,18 @@ impl Watcher {
         // cycle asked while another runs starts when it ends and sees the registry as it is then.
         let _cycle = self.cycle.lock().await;
         let started = Instant::now();
+        // Stopped containers too: one drydock already watches stays listed with its real status
+        // (a stopped container must stay startable through the API), whatever `WATCHALL` says.
         let listed = self
             .runtime
-            .list_containers(self.settings.watch_all)
+            .list_containers(true)
             .await
             .map_err(|e| self.runtime_error(e))?;
-        let watched: Vec<ContainerSummary> =
-            listed.into_iter().filter(|c| !c.image.is_empty()).collect();
         let stored = self.stored_containers().await?;
+        let watched: Vec<ContainerSummary> = listed
+            .into_iter()
+            .filter(|c| !c.image.is_empty() && self.follows(c, stored.contains_key(&c.id)))
+            .collect();
         // (`Registry::prepare`, which batches a cycle's token requests, is not called: a realm
         // that refuses one scope would fail the whole batch, as the fault matrix's token mode
         // showed; each repository fetches its own token.)
@@ -288,9 +292,16 @@ impl Watcher {
         Ok(container)
     }
 
+    /// Whether a listed container is this watcher's to follow: every one with `WATCHALL`, else a
+    /// running one or one already `known` (a watched container that stops stays listed with its
+    /// status until it is removed from the engine).
+    fn follows(&self, summary: &ContainerSummary, known: bool) -> bool {
+        self.settings.watch_all || known || summary.status == ContainerStatus::Running
+    }
+
     /// Applies an engine event about one container without asking any registry: its state,
     /// name and labels are refreshed; a container that appears is watched in full; one that is
-    /// gone (or stopped, without `WATCHALL`) leaves the store.
+    /// gone from the engine leaves the store (a stopped one stays, with its status).
     pub async fn refresh(&self, id: &str) -> Result<(), WatchError> {
         let previous = self
             .store
@@ -308,7 +319,7 @@ impl Watcher {
         });
         let keep = summary.as_ref().is_some_and(|(s, labels)| {
             !s.image.is_empty()
-                && (self.settings.watch_all || s.status == ContainerStatus::Running)
+                && self.follows(s, previous.is_some())
                 && labels.is_watched(self.settings.watch_by_default)
         });
         match (summary, previous, keep) {

@@ -331,14 +331,37 @@ async fn engine_events_are_applied_without_the_registry() {
         .stop_container(&id, Duration::from_secs(1))
         .await
         .unwrap();
-    let gone = wait_for(|| async { w.store.container(&id).await.unwrap().is_none() }).await;
+    let exited = wait_for(|| async {
+        w.store
+            .container(&id)
+            .await
+            .unwrap()
+            .is_some_and(|c| c.status == ContainerStatus::Exited)
+    })
+    .await;
     assert!(
-        gone,
-        "a stopped container leaves the store without WATCHALL"
+        exited,
+        "a watched container that stops stays listed, with its status, without WATCHALL"
     );
+    // A cycle keeps it too, with its last result.
+    let report = w.watcher.watch_all().await.unwrap();
+    assert_eq!(report.removed, 0);
+    let kept = w.store.container(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.status, kept.result.map(|r| r.tag)),
+        (ContainerStatus::Exited, Some(Some("1.1.0".to_owned())))
+    );
+    w.registry.reset_requests();
 
     w.runtime.start_container(&id).await.unwrap();
-    let back = wait_for(|| async { w.store.container(&id).await.unwrap().is_some() }).await;
+    let back = wait_for(|| async {
+        w.store
+            .container(&id)
+            .await
+            .unwrap()
+            .is_some_and(|c| c.status == ContainerStatus::Running)
+    })
+    .await;
     assert!(back);
     w.runtime.rename_container(&id, "renamed").await.unwrap();
     let renamed = wait_for(|| async {
@@ -354,8 +377,8 @@ async fn engine_events_are_applied_without_the_registry() {
     assert!(wait_for(|| async { w.store.container(&id).await.unwrap().is_none() }).await);
     assert_eq!(
         w.registry.requests().tag_lists,
-        1,
-        "only the re-added container asked the registry"
+        0,
+        "events about a known container never ask the registry"
     );
 
     // The engine restarts: events reconnect and a catch-up watch runs.
@@ -363,7 +386,14 @@ async fn engine_events_are_applied_without_the_registry() {
     let id2 = w.app("late", "late", &["1.0.0"], &[]);
     w.runtime.reconnect();
     assert!(wait_for(|| async { w.store.container(&id2).await.unwrap().is_some() }).await);
+    // An event is a prompt to look, not the truth: a `die` for a container the engine still
+    // runs leaves it running in the store.
     w.runtime.emit(RuntimeEventKind::Die, &id2, Some("late"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        w.store.container(&id2).await.unwrap().map(|c| c.status),
+        Some(ContainerStatus::Running)
+    );
     let _ = stop_tx.send(true);
     follower.await.unwrap();
 }
@@ -528,19 +558,43 @@ async fn a_throttled_platform_lookup_is_an_error_not_an_update() {
 async fn a_cycle_asked_later_is_not_overwritten_by_an_older_one() {
     let w = world(WatcherSettings::new("local"));
     w.app("app", "app", &["1.0.0", "1.1.0"], &[]);
-    w.registry.set_delay(Some(Duration::from_millis(200)));
+    // The older cycle reads the registry, then its answer is held back.
+    w.registry.hold_next();
     let older = tokio::spawn({
         let watcher = w.watcher.clone();
         async move { watcher.watch_all().await }
     });
-    // The older cycle has read the tag list (at 200 ms) and waits on its digest request.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut waited = 0;
+    while w.registry.parked() == 0 || w.registry.requests().manifest_heads == 0 {
+        assert!(waited < 1000, "the older cycle never asked the registry");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        waited += 1;
+    }
     let image = "registry.example/app:1.0.0".parse().unwrap();
     w.registry.push(&image, "1.2.0", &digest("app-1.2.0"));
-    w.registry.set_delay(None);
-    let newer = w.watcher.watch_all().await.unwrap();
-    older.await.unwrap().unwrap();
+    let mut newer = tokio::spawn({
+        let watcher = w.watcher.clone();
+        async move { watcher.watch_all().await }
+    });
+    // Without the cycle lock the newer cycle finishes here, before the older one answers; with
+    // it, it waits (the timeout only bounds that wait).
+    let early = tokio::time::timeout(Duration::from_secs(1), &mut newer)
+        .await
+        .ok();
+    w.registry.release();
+    let older = older.await.unwrap().unwrap();
+    let newer = match early {
+        Some(finished) => finished,
+        None => newer.await,
+    }
+    .unwrap()
+    .unwrap();
     let tag = |c: &drydock_core::model::Container| c.result.as_ref().and_then(|r| r.tag.clone());
+    assert_eq!(
+        tag(&older.containers[0]).as_deref(),
+        Some("1.1.0"),
+        "read before the push"
+    );
     assert_eq!(tag(&newer.containers[0]).as_deref(), Some("1.2.0"));
     let stored = w.store.containers().await.unwrap();
     assert_eq!(tag(&stored[0]).as_deref(), Some("1.2.0"), "{stored:?}");

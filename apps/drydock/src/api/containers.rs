@@ -270,16 +270,7 @@ async fn rollback(
 ) -> ApiResult<HttpResponse> {
     let container = find(&state, &id).await?;
     require_actions(&state)?;
-    // The body is optional, but a body that is there must say which backup: a malformed one is
-    // refused rather than read as "the newest backup", which would restore another image than
-    // the one asked for.
-    let backup_id = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice::<RollbackBody>(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
-            .backup_id
-    };
+    let backup_id = read_rollback_body(&body)?;
     let updater = updater(&state, &container)?;
     let outcome = updater
         .rollback(&container.id, backup_id.as_deref(), "api")
@@ -354,28 +345,47 @@ impl PolicyBody {
     }
 }
 
-/// A `PATCH /update-policy` body read as the server reads it (the JSON, then the change it names),
-/// without a store or a container: the API fuzz target's way in.
-pub(crate) fn read_policy_body(json: &[u8]) -> ApiResult<PolicyChange> {
+/// A `PATCH /update-policy` body, as its handler reads it (and the API fuzz target with it): a
+/// JSON content type, the JSON, then the change it names; anything wrong is a 400.
+pub(crate) fn read_policy_body(content_type: Option<&str>, json: &[u8]) -> ApiResult<PolicyChange> {
+    let essence = content_type
+        .and_then(|t| t.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase());
+    if !essence.is_some_and(|t| t == "application/json" || t.ends_with("+json")) {
+        return Err(ApiError::bad_request(
+            "invalid JSON body: the content type is not application/json",
+        ));
+    }
     serde_json::from_slice::<PolicyBody>(json)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
         .change()
 }
 
-/// A `POST /rollback` body read as the server reads it: the backup it names, if any.
+/// A `POST /rollback` body, as its handler reads it: the backup it names, or none for an empty
+/// (or blank) body. A body that is there must say which backup: a malformed one is refused
+/// rather than read as "the newest backup", which would restore another image than the one
+/// asked for.
 pub(crate) fn read_rollback_body(json: &[u8]) -> ApiResult<Option<String>> {
+    if json.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
     serde_json::from_slice::<RollbackBody>(json)
         .map(|body| body.backup_id)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 async fn update_policy(
+    request: actix_web::HttpRequest,
     state: State,
     id: web::Path<String>,
-    body: web::Json<PolicyBody>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let container = find(&state, &id).await?;
-    let change = body.into_inner().change()?;
+    let content_type = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let change = read_policy_body(content_type, &body)?;
     let watcher = state
         .watcher_of(&container)
         .ok_or_else(|| ApiError::not_found(format!("watcher {} not found", container.watcher)))?;

@@ -163,10 +163,26 @@ async fn the_container_api_end_to_end() {
     drop(newer);
 
     // The list, with and without a trailing slash; one container; an unknown one.
+    // The list holds what the watches stored: the digest update just found, the tag updates.
     for path in ["/api/containers", "/api/containers/"] {
         let (status, list) = json(get(path).await.unwrap()).await;
         assert_eq!(status, 200);
         assert_eq!(ours(&list, &f.prefix).len(), 5);
+        let digest = by_name(&list, &format!("{}-digest", f.prefix));
+        assert_eq!(
+            digest["updateKind"]["remoteValue"],
+            new_digest.as_str(),
+            "{path}"
+        );
+        let minor = by_name(&list, &format!("{}-minor", f.prefix));
+        assert_eq!(
+            (
+                minor["updateAvailable"].clone(),
+                minor["result"]["tag"].clone()
+            ),
+            (json!(true), json!("1.1.0")),
+            "{path}"
+        );
     }
     let major = f.id("major");
     let (status, c) = json(get(&format!("/api/containers/{major}")).await.unwrap()).await;
@@ -174,6 +190,17 @@ async fn the_container_api_end_to_end() {
         (status, c["id"].as_str()),
         (StatusCode::OK, Some(major.as_str()))
     );
+    assert_eq!(c["name"], format!("{}-major", f.prefix));
+    assert_eq!(
+        (
+            c["updateAvailable"].clone(),
+            c["result"]["tag"].clone(),
+            c["updateKind"]["semverDiff"].clone()
+        ),
+        (json!(true), json!("2.0.0"), json!("major")),
+        "{c}"
+    );
+    assert_eq!(c["image"]["tag"]["value"], "1.0.0", "{c}");
     let (status, body) = json(get("/api/containers/no-such-id").await.unwrap()).await;
     assert_eq!(status, 404);
     assert!(body["error"].is_string());
@@ -270,7 +297,9 @@ async fn the_container_api_end_to_end() {
     assert_eq!(c["updateAvailable"], false, "{c}");
     json(policy(json!({"action": "clear"})).await.unwrap()).await;
 
-    // Security routes without a scanner.
+    // No scanner configured: what these routes answer then (a configured scanner's answers are
+    // the scanning issue's tests). Nothing scanned, a scan or an SBOM refused naming the
+    // variable that would configure one, an unknown container still 404.
     let (status, v) = json(
         get(&format!("/api/containers/{major}/vulnerabilities"))
             .await
@@ -278,24 +307,56 @@ async fn the_container_api_end_to_end() {
     )
     .await;
     assert_eq!(
-        (status, v["status"].clone()),
-        (StatusCode::OK, json!("not-scanned"))
+        (status, v["status"].clone(), v["vulnerabilities"].clone()),
+        (StatusCode::OK, json!("not-scanned"), json!([]))
     );
-    assert_eq!(
+    let (status, body) = json(
         http.post(server.url(&format!("/api/containers/{major}/scan")))
             .send()
             .await
-            .unwrap()
-            .status(),
-        400
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("DD_SECURITY_SCANNER"),
+        "{body}"
     );
-    assert_eq!(
+    let (status, body) = json(
         get(&format!("/api/containers/{major}/sbom?format=spdx-json"))
             .await
-            .unwrap()
-            .status(),
-        400
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("DD_SECURITY_SCANNER"),
+        "{body}"
     );
+    let (status, body) = json(
+        get(&format!("/api/containers/{major}/sbom?format=pdf"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap_or_default().contains("pdf"),
+        "{body}"
+    );
+    for route in ["vulnerabilities", "sbom"] {
+        let status = get(&format!("/api/containers/no-such-id/{route}"))
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "{route}");
+    }
 
     // Logs.
     let (status, logs) = json(
@@ -337,23 +398,6 @@ async fn the_container_api_end_to_end() {
             .unwrap()
             .status(),
         400
-    );
-
-    // Start, stop, restart change the status.
-    let minor = f.id("minor");
-    let action = |verb: &str| {
-        http.post(server.url(&format!("/api/containers/{minor}/{verb}")))
-            .send()
-    };
-    let (status, body) = json(action("stop").await.unwrap()).await;
-    assert_eq!(status, 200);
-    assert_eq!(body["result"]["status"], "exited");
-    let (_, body) = json(action("start").await.unwrap()).await;
-    assert_eq!(body["result"]["status"], "running");
-    let (status, body) = json(action("restart").await.unwrap()).await;
-    assert_eq!(
-        (status, body["result"]["status"].clone()),
-        (StatusCode::OK, json!("running"))
     );
 
     // Without a Docker action trigger, updates are refused after the checks that apply anyway.
@@ -432,6 +476,82 @@ async fn the_container_api_end_to_end() {
     assert_eq!(
         (status, body["error"].clone()),
         (StatusCode::NOT_FOUND, json!("Route not found"))
+    );
+}
+
+/// Stops at once on SIGTERM (a shell as PID 1 ignores it: each stop would wait the 10 s kill).
+const QUICK_STOP: &str = "trap 'exit 0' TERM; while true; do sleep 1; done";
+
+/// As a dashboard user does it: stop a container, come back a few seconds later (long after the
+/// engine's stop event has been applied), find it in the list as stopped, start it, restart it.
+/// The engine is asked at every step.
+#[tokio::test]
+async fn a_container_stopped_through_the_api_can_be_started_again_later() {
+    let repo = unique("e2e-stop");
+    let images = TestImage::pushed(&repo, &["1.0.0", "1.1.0"]);
+    let name = unique("e2e-stop-c");
+    let container = TestContainer::run(&name, &images[0].reference, &[WATCH], QUICK_STOP);
+    let id = container.id.clone();
+    let server = Server::start(&[ANONYMOUS, OPT_IN]);
+    let http = client();
+    let engine = |field: &str| must(&["inspect", "-f", field, &id]);
+    let action = |verb: &str| {
+        http.post(server.url(&format!("/api/containers/{id}/{verb}")))
+            .send()
+    };
+    let listed = || async {
+        let list = server.get_json("/api/containers").await;
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id.as_str())
+            .map(|c| c["status"].as_str().unwrap_or_default().to_owned())
+    };
+    let mut waited = 0;
+    while listed().await.is_none() {
+        assert!(waited < 300, "{name} never listed:\n{}", server.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+
+    let (status, body) = json(action("stop").await.unwrap()).await;
+    assert_eq!(
+        (status, body["result"]["status"].clone()),
+        (StatusCode::OK, json!("exited")),
+        "{body}"
+    );
+    assert_eq!(engine("{{.State.Running}}"), "false");
+    // The user comes back later: the container stays listed, as stopped, all along.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            listed().await.as_deref(),
+            Some("exited"),
+            "a stopped container stays listed with its status:\n{}",
+            server.logs()
+        );
+    }
+
+    let (status, body) = json(action("start").await.unwrap()).await;
+    assert_eq!(
+        (status, body["result"]["status"].clone()),
+        (StatusCode::OK, json!("running")),
+        "{body}"
+    );
+    assert_eq!(engine("{{.State.Running}}"), "true");
+    let started = engine("{{.State.StartedAt}}");
+
+    let (status, body) = json(action("restart").await.unwrap()).await;
+    assert_eq!(
+        (status, body["result"]["status"].clone()),
+        (StatusCode::OK, json!("running")),
+        "{body}"
+    );
+    assert_eq!(engine("{{.State.Running}}"), "true");
+    assert_ne!(
+        engine("{{.State.StartedAt}}"),
+        started,
+        "restart started it again"
     );
 }
 
@@ -548,9 +668,13 @@ async fn authentication_fails_closed() {
             .status(),
         200
     );
-    // The password never shows up in a log line.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!server.logs().contains(secret));
+    // The password never shows up in a log line, read once the server has exited.
+    let logs = server.logs_after_exit();
+    assert!(
+        logs.contains("drydock is serving"),
+        "the log was read: {logs}"
+    );
+    assert!(!logs.contains(secret));
 
     // A weak hash stops start-up with a message naming the variable.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_drydock"))
@@ -629,25 +753,58 @@ async fn metrics_and_openapi_pass_independent_validators() {
 
 #[tokio::test]
 async fn server_sent_events_announce_watches() {
-    let f = fixture();
+    // The event must come from the watch this test asks for: the container is known and current
+    // before the stream opens, then a newer tag is pushed and only that watch can find it.
+    let repo = unique("e2e-sse");
+    let images = TestImage::pushed(&repo, &["1.0.0"]);
+    let name = unique("e2e-sse-c");
+    let container = TestContainer::run(&name, &images[0].reference, &[WATCH], SLEEP);
     let server = Server::start(&[ANONYMOUS, OPT_IN]);
     let http = client();
+    let path = format!("/api/containers/{}", container.id);
+    let mut waited = 0;
+    loop {
+        let response = http.get(server.url(&path)).send().await.unwrap();
+        if response.status() == StatusCode::OK {
+            let c: Value = response.json().await.unwrap();
+            if c["result"]["tag"] == "1.0.0" {
+                assert_eq!(c["updateAvailable"], false, "{c}");
+                break;
+            }
+        }
+        assert!(waited < 300, "{name} never watched:\n{}", server.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
     let mut events = http.get(server.url("/api/events")).send().await.unwrap();
     assert_eq!(events.headers()["content-type"], "text/event-stream");
-    http.post(server.url(&format!("/api/containers/{}/watch", f.id("major"))))
-        .send()
-        .await
-        .unwrap();
+    let _newer = TestImage::pushed(&repo, &["2.0.0"]);
+    let (status, watched) = json(
+        http.post(server.url(&format!("{path}/watch")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, watched["updateAvailable"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+    // Read until the update event about our container (other tests' labelled containers are
+    // watched by this server too: ours is found by name).
     let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !seen.contains("dd:update-available") && tokio::time::Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_secs(10), events.chunk()).await {
+    let ours = |seen: &str| {
+        seen.split("\n\n")
+            .any(|e| e.contains("event: dd:update-available") && e.contains(&name))
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !ours(&seen) && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout_at(deadline, events.chunk()).await {
             Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
             _ => break,
         }
     }
-    assert!(seen.contains("event: dd:container-"), "{seen}");
-    assert!(seen.contains("dd:update-available"), "{seen}");
+    assert!(ours(&seen), "no dd:update-available about {name}:\n{seen}");
 }
 
 #[tokio::test]
@@ -690,7 +847,11 @@ fn run(args: &[&str]) -> std::process::Output {
 #[tokio::test]
 async fn check_and_explain_on_the_command_line() {
     let f = fixture();
-    let out = run(&["check", "--json"]);
+    // Scoped to this test's containers: the exit code is theirs, whatever else the shared
+    // engine runs.
+    let name = |suffix: &str| format!("{}-{suffix}", f.prefix);
+    let (major_name, minor_name, current_name) = (name("major"), name("minor"), name("current"));
+    let out = run(&["check", "--json", &major_name, &minor_name]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -698,10 +859,24 @@ async fn check_and_explain_on_the_command_line() {
         String::from_utf8_lossy(&out.stderr)
     );
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let major = by_name(&list, &format!("{}-major", f.prefix));
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(2),
+        "only the asked ones: {list}"
+    );
+    let major = by_name(&list, &major_name);
     assert_eq!(major["result"]["tag"], "2.0.0");
+    let out = run(&["check", &current_name]);
+    assert_eq!(out.status.code(), Some(0), "up to date: exit 0");
+    let out = run(&["check", &current_name, "no-such-container-anywhere"]);
+    assert_eq!(out.status.code(), Some(2), "an unknown name: exit 2");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no-such-container-anywhere"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let out = run(&["check"]);
+    let out = run(&["check", &minor_name]);
     let table = String::from_utf8_lossy(&out.stdout);
     let row = table
         .lines()

@@ -13,6 +13,7 @@ mod api;
 mod crash;
 mod disk;
 mod notify;
+mod schedule;
 mod schemathesis;
 mod security;
 mod seeded;

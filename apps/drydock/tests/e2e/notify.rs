@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use drydock_testkit::engine::{TestContainer, TestImage, TestService, unique};
 use serde_json::{Value, json};
@@ -102,9 +102,29 @@ fn requests(log: &Log, path: impl Fn(&str) -> bool) -> Vec<Request> {
         .collect()
 }
 
-async fn settle() {
-    // The dispatcher gathers a cycle's events for 2 s before sending.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+/// Waits until `count` has not changed for 5 s (the dispatcher gathers a cycle's events for 2 s,
+/// then delivers): a late duplicate arrives before this returns. At most 90 s, a bound against
+/// a channel that never stops sending.
+async fn quiet(count: impl Fn() -> usize) {
+    let quiet_for = Duration::from_secs(5);
+    let started = Instant::now();
+    let (mut last, mut since) = (count(), Instant::now());
+    while since.elapsed() < quiet_for {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "deliveries never stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = count();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+    }
+}
+
+/// The number of requests `log` holds.
+fn received(log: &Log) -> usize {
+    log.lock().unwrap().len()
 }
 
 #[tokio::test]
@@ -144,9 +164,33 @@ async fn updates_found_by_a_watch_reach_the_channels_once() {
     let triggers: Value = server.get_json("/api/triggers").await;
     assert_eq!(triggers.as_array().unwrap().len(), 2, "{triggers}");
 
-    // The start-up watch finds both updates.
-    settle().await;
-    settle().await;
+    // The start-up watch finds both updates: the message about a, the batch about both, then
+    // nothing more.
+    let ours_in = |log: &Log| {
+        messages(log, "/ntfy")
+            .into_iter()
+            .filter(|m| {
+                m["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with(&prefix)
+            })
+            .collect::<Vec<Value>>()
+    };
+    let mentioning = |m: &Value| {
+        m.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|c| c["name"].as_str().unwrap_or_default().starts_with(&prefix))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    wait_for(90, || {
+        !ours_in(&log).is_empty() && messages(&log, "/batch").iter().any(|m| mentioning(m) == 2)
+    })
+    .await;
+    quiet(|| received(&log)).await;
     let for_b: Value = server
         .get_json(&format!("/api/containers/{}/triggers", b.id))
         .await;
@@ -157,88 +201,60 @@ async fn updates_found_by_a_watch_reach_the_channels_once() {
         .map(|t| t["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["http.all"], "b excludes ntfy.one");
-    let ntfy = messages(&log, "/ntfy");
-    let ours: Vec<&Value> = ntfy
-        .iter()
-        .filter(|m| {
-            m["message"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with(&prefix)
-        })
-        .collect();
-    assert_eq!(ours.len(), 1, "only a (b excludes ntfy.one): {ntfy:?}");
+    let ours = ours_in(&log);
+    assert_eq!(ours.len(), 1, "only a (b excludes ntfy.one): {ours:?}");
     assert_eq!(
         ours[0]["message"],
         format!("{prefix}-a 1.0.0 -> 2.0.0 (major)")
     );
     assert_eq!(ours[0]["topic"], "updates");
     let batches = messages(&log, "/batch");
-    let mentioning = |m: &Value| {
-        m.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter(|c| c["name"].as_str().unwrap_or_default().starts_with(&prefix))
-                    .count()
-            })
-            .unwrap_or(0)
-    };
-    assert!(
-        batches.iter().any(|m| mentioning(m) == 2),
+    assert_eq!(
+        batches.iter().filter(|m| mentioning(m) > 0).count(),
+        1,
         "one batch lists both: {batches:?}"
     );
 
-    // ONCE: more cycles and a restart announce nothing new.
+    // ONCE: more cycles and a restart announce nothing new. What they would send goes out before
+    // the announcement of a newer candidate, found after them: wait for that one, then for quiet,
+    // and only then count.
     for _ in 0..3 {
         http.post(server.url("/api/containers/watch"))
             .send()
             .await
             .unwrap();
     }
-    settle().await;
     let store = server.kill();
     let server = Server::start_with_store(&env, store);
     http.post(server.url("/api/containers/watch"))
         .send()
         .await
         .unwrap();
-    settle().await;
-    let count = |log: &Log| {
-        messages(log, "/ntfy")
-            .iter()
-            .filter(|m| {
-                m["message"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .starts_with(&prefix)
-            })
-            .count()
-    };
-    assert_eq!(count(&log), 1, "announced once across cycles and a restart");
-
-    // A newer candidate is announced again.
     let newest = TestImage::build(&prefix, "3.0.0");
     newest.push();
     http.post(server.url("/api/containers/watch"))
         .send()
         .await
         .unwrap();
-    settle().await;
-    assert_eq!(count(&log), 2);
-    let last = messages(&log, "/ntfy")
+    let newer = format!("{prefix}-a 1.0.0 -> 3.0.0 (major)");
+    wait_for(90, || {
+        ours_in(&log).iter().any(|m| m["message"] == newer.as_str())
+    })
+    .await;
+    quiet(|| received(&log)).await;
+    let announced: Vec<Value> = ours_in(&log)
         .into_iter()
-        .rev()
-        .find(|m| {
-            m["message"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with(&prefix)
-        })
-        .unwrap();
+        .map(|m| m["message"].clone())
+        .collect();
     assert_eq!(
-        last["message"],
-        format!("{prefix}-a 1.0.0 -> 3.0.0 (major)")
+        announced,
+        [
+            json!(format!("{prefix}-a 1.0.0 -> 2.0.0 (major)")),
+            json!(newer),
+        ],
+        "2.0.0 announced once across cycles and a restart, then the newer candidate"
     );
+    let count = |log: &Log| ours_in(log).len();
 
     // Running a trigger by hand sends now; an unknown trigger is 404.
     let response = http
@@ -551,7 +567,7 @@ async fn every_channel_receives_the_update_a_real_watch_found() {
     })
     .await;
     // Let late duplicates, if any, arrive before counting.
-    settle().await;
+    quiet(|| received(&log) + mail().len()).await;
     let missing: Vec<&&str> = paths.iter().filter(|p| for_a(p).is_empty()).collect();
     assert!(
         missing.is_empty(),

@@ -654,8 +654,6 @@ async fn secrets_never_appear_in_answers_or_logs() {
             }
         }
     }
-    // Let the dispatcher's own notifications (the updates the watch found) finish and log.
-    tokio::time::sleep(Duration::from_secs(2)).await;
 
     assert!(
         seen.contains(&format!("{prefix}-basic")),
@@ -667,7 +665,9 @@ async fn secrets_never_appear_in_answers_or_logs() {
         in_answers.is_empty(),
         "secrets in API answers: {in_answers:?}"
     );
-    let logs = server.logs();
+    // The dispatcher's own notifications (the updates the watch found) may still be going
+    // out: the log is read once the server has exited, late lines included.
+    let logs = server.logs_after_exit();
     assert!(
         logs.contains("TRACE") || logs.contains("DEBUG"),
         "verbose logging is on"
@@ -792,7 +792,6 @@ async fn notifications_to_metadata_addresses_are_refused_in_every_spelling() {
         ("mqtt".to_owned(), "linklocal".to_owned()),
     ]);
     for (kind, name) in &refused {
-        let started = Instant::now();
         let response = http
             .post(server.url(&format!("/api/triggers/{kind}/{name}")))
             .send()
@@ -806,8 +805,6 @@ async fn notifications_to_metadata_addresses_are_refused_in_every_spelling() {
             error.contains("link-local or cloud-metadata"),
             "{kind}.{name} refused by the guard, not by a failed connection: {error}"
         );
-        // Refused before any connection: no connect timeout, no retries with back-off.
-        assert!(started.elapsed() < Duration::from_secs(10), "{kind}.{name}");
     }
     let delivered = http
         .post(server.url("/api/triggers/http/loopback"))
@@ -866,23 +863,21 @@ async fn catastrophic_tag_regexes_finish_promptly() {
         "sleep 3600",
     );
     known(&server, &container.id, None).await;
-    let started = Instant::now();
-    let response = http
-        .post(server.url(&format!("/api/containers/{}/watch", container.id)))
-        .send()
-        .await
-        .unwrap();
+    // A backtracking engine would take years: the bound only turns that hang into a failure.
+    let hang_guard = Duration::from_secs(300);
+    let response = tokio::time::timeout(
+        hang_guard,
+        http.post(server.url(&format!("/api/containers/{}/watch", container.id)))
+            .send(),
+    )
+    .await
+    .expect("the watch answers")
+    .unwrap();
     assert_eq!(response.status(), 200);
     let watched: Value = response.json().await.unwrap();
     assert_eq!(watched["includeTags"], pattern);
     // The long tags were listed and judged, not lost to an error.
     assert!(watched["error"].is_null(), "{watched}");
-    // Generous: the point is that it does not hang (a backtracking engine would take years).
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
-    );
 
     // The same patterns on the classic input, through the path that compiles labels for a watch.
     let rules = drydock_core::rules::TagRules::builder()
@@ -894,19 +889,23 @@ async fn catastrophic_tag_regexes_finish_promptly() {
     let tags: Vec<String> = (0..2000)
         .map(|i| format!("{}{i}!", "a".repeat(4000)))
         .collect();
-    let started = Instant::now();
-    let selection = drydock_core::selection::select("1.0.0", &tags, &rules);
+    let selection = tokio::time::timeout(
+        hang_guard,
+        tokio::task::spawn_blocking(move || {
+            let selection = drydock_core::selection::select("1.0.0", &tags, &rules);
+            (selection, tags.len())
+        }),
+    )
+    .await
+    .expect("the selection finishes")
+    .unwrap();
+    let (selection, judged) = selection;
     // Every tag was judged (so every pattern ran on every tag), and none is an update.
-    assert_eq!(selection.decisions.len(), tags.len());
+    assert_eq!(selection.decisions.len(), judged);
     assert!(!matches!(
         selection.outcome,
         drydock_core::selection::Outcome::Update { .. }
     ));
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 #[tokio::test]

@@ -75,6 +75,15 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Ends the process, then returns everything it logged: a line written late (a secret
+    /// logged by a delivery still going on) is in it, which no wait before reading could promise.
+    /// (drydock writes its log unbuffered, so a kill loses no line.)
+    pub fn logs_after_exit(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.logs()
+    }
+
     /// Kills the process with SIGKILL and keeps the store for a restart.
     pub fn kill(mut self) -> PathBuf {
         let _ = self.child.kill();

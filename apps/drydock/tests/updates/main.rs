@@ -21,7 +21,7 @@ mod server;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use drydock_testkit::engine::{
@@ -435,15 +435,18 @@ async fn sigkill_during_updates_never_loses_a_container() {
     );
 }
 
-/// More containers than a watcher checks at once (10): the last ones are inspected only once the
-/// first ones have their registry answers.
-const RESTART_CONTAINERS: usize = 12;
+/// More containers than a watcher checks at once (32, the default), each on a tag of its own:
+/// the last ones have their image inspected only once the first ones have their registry
+/// answers, so they meet the stopped engine.
+const RESTART_CONTAINERS: usize = 40;
 
 /// A TCP proxy in front of the test registry that can hold every request it receives: a watch
 /// cycle waiting on it stays in progress for as long as the test needs.
 struct HoldingProxy {
     port: u16,
     hold: Arc<AtomicBool>,
+    /// How many chunks have waited on `hold`.
+    held: Arc<AtomicUsize>,
 }
 
 impl HoldingProxy {
@@ -451,7 +454,8 @@ impl HoldingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let hold = Arc::new(AtomicBool::new(false));
-        let held = hold.clone();
+        let held = Arc::new(AtomicUsize::new(0));
+        let (holding, counting) = (hold.clone(), held.clone());
         // The listener thread lives as long as the test process; it only ever forwards.
         std::thread::spawn(move || {
             for client in listener.incoming() {
@@ -463,25 +467,30 @@ impl HoldingProxy {
                 else {
                     continue;
                 };
-                let held = held.clone();
-                std::thread::spawn(move || pump(client, server, Some(held)));
+                let gate = (holding.clone(), counting.clone());
+                std::thread::spawn(move || pump(client, server, Some(gate)));
                 std::thread::spawn(move || pump(server_back, client_back, None));
             }
         });
-        Self { port, hold }
+        Self { port, hold, held }
     }
 }
 
-/// Copies `from` to `to`, each chunk waiting while `hold` is set.
-fn pump(mut from: TcpStream, mut to: TcpStream, hold: Option<Arc<AtomicBool>>) {
+/// Copies `from` to `to`, each chunk waiting while the gate's flag is set (and counted if it did).
+fn pump(mut from: TcpStream, mut to: TcpStream, gate: Option<(Arc<AtomicBool>, Arc<AtomicUsize>)>) {
     let mut buf = [0_u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        while hold.as_ref().is_some_and(|h| h.load(Ordering::SeqCst)) {
-            std::thread::sleep(Duration::from_millis(10));
+        if let Some((hold, held)) = &gate
+            && hold.load(Ordering::SeqCst)
+        {
+            held.fetch_add(1, Ordering::SeqCst);
+            while hold.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
         if to.write_all(&buf[..n]).is_err() {
             break;
@@ -518,12 +527,19 @@ async fn engine_restart_mid_cycle_keeps_every_container() {
     let (old, new) = images(&prefix);
     // The containers' images are named through the proxy, so drydock asks the registry through it.
     let proxy = HoldingProxy::start(REGISTRY);
+    // One tag per container (1.0.0 … 1.0.39, all the old image), each its own image to inspect,
+    // and 2.0.0, the update of them all.
     let mut tags = ProxyTags(Vec::new());
-    for image in [&old, &new] {
-        let via = image
-            .reference
-            .replacen(REGISTRY, &format!("127.0.0.1:{}", proxy.port), 1);
-        must(&["tag", &image.reference, &via]);
+    let through_proxy =
+        |reference: &str| reference.replacen(REGISTRY, &format!("127.0.0.1:{}", proxy.port), 1);
+    let new_via = through_proxy(&new.reference);
+    must(&["tag", &new.reference, &new_via]);
+    must(&["push", "-q", &new_via]);
+    tags.0.push(new_via);
+    let repository = old.reference.rsplit_once(':').unwrap().0.to_owned();
+    for i in 0..RESTART_CONTAINERS {
+        let via = through_proxy(&format!("{repository}:1.0.{i}"));
+        must(&["tag", &old.reference, &via]);
         must(&["push", "-q", &via]);
         tags.0.push(via);
     }
@@ -533,7 +549,8 @@ async fn engine_restart_mid_cycle_keeps_every_container() {
     // `--restart unless-stopped`: the engine starts them again when it comes back.
     let ids: Vec<String> = names
         .iter()
-        .map(|name| run(&prefix, name, &tags.0[0]))
+        .zip(&tags.0[1..])
+        .map(|(name, image)| run(&prefix, name, image))
         .collect();
     let mut server = Server::start(&env(&[]));
     for name in &names {
@@ -573,7 +590,16 @@ async fn engine_restart_mid_cycle_keeps_every_container() {
         let url = server.url("/api/containers/watch");
         tokio::spawn(async move { client().post(&url).send().await })
     };
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let asked = Instant::now();
+    while proxy.held.load(Ordering::SeqCst) == 0 {
+        assert!(
+            asked.elapsed() < Duration::from_secs(60),
+            "the cycle never asked the registry"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The registry's first answers are held: the cycle waits with its first containers' images
+    // inspected and the others not yet.
     assert!(
         !cycle.is_finished(),
         "the cycle did not wait on the registry"
@@ -584,15 +610,21 @@ async fn engine_restart_mid_cycle_keeps_every_container() {
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     // Every container is still there with its result. A cycle asks the engine about an image
-    // once, before the registry, so containers whose image was inspected before the engine left
-    // finish normally; any that met the stopped engine carry its error and their last result.
+    // before the registry, so the containers inspected before the engine left finish normally,
+    // and the ones after them meet the stopped engine: they carry its error and their last result.
     assert_eq!(status, 200, "{body}");
     let checked = ours(&body, &ids);
     assert_eq!(checked.len(), RESTART_CONTAINERS, "{body}");
     let failed: Vec<&&Value> = checked.iter().filter(|c| c["error"].is_object()).collect();
     for c in &checked {
         assert_eq!(c["result"]["tag"], "2.0.0", "{c}");
+        assert_eq!(c["updateAvailable"], true, "{c}");
     }
+    assert!(
+        !failed.is_empty() && failed.len() < RESTART_CONTAINERS,
+        "some containers, not all, met the stopped engine: {} did",
+        failed.len()
+    );
     for c in &failed {
         let message = c["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains("engine unavailable"), "{message}");

@@ -6,7 +6,7 @@ use drydock_core::ports::{Registry, RegistryError};
 use drydock_registry::{ClientOptions, RegistryClient};
 use drydock_testkit::contract::{IndexFixture, RegistryFixture, registry_contract};
 
-use crate::support::{Providers as _, Setup, basic_user, linux, unique};
+use crate::support::{Providers as _, Setup, linux, unique};
 
 fn image(setup: Setup, repo: &str) -> ImageReference {
     format!("{}/{repo}", setup.host()).parse().unwrap()
@@ -127,5 +127,4 @@ async fn refused_credentials_never_fall_back_to_anonymous() {
         !message.contains("wrong-password"),
         "a secret leaked: {message}"
     );
-    assert!(!message.contains(&basic_user()) || !message.contains("password"));
 }

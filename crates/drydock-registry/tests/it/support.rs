@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use drydock_registry::providers::{Provider, providers_from_env};
 pub use drydock_testkit::engine::unique;
-pub use drydock_testkit::registries::{Setup, basic_user, linux, read_head};
+pub use drydock_testkit::registries::{Setup, linux, read_head};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
