@@ -524,22 +524,28 @@ async fn engine_restart_mid_cycle_keeps_every_container() {
     let _engine = ENGINE.lock().await;
     let prefix = unique("engine-restart");
     let _cleanup = Leftovers(prefix.clone());
-    let (old, new) = images(&prefix);
     // The containers' images are named through the proxy, so drydock asks the registry through it.
     let proxy = HoldingProxy::start(REGISTRY);
-    // One tag per container (1.0.0 … 1.0.39, all the old image), each its own image to inspect,
-    // and 2.0.0, the update of them all.
+    // One tag per container (1.0.0 … 1.0.39), each its own image (a cycle inspects an image id
+    // once), and 2.0.0, the update of them all.
+    let versions: Vec<String> = (0..RESTART_CONTAINERS)
+        .map(|i| format!("1.0.{i}"))
+        .chain(["2.0.0".to_owned()])
+        .collect();
+    let versions: Vec<&str> = versions.iter().map(String::as_str).collect();
+    let built = TestImage::pushed(&format!("{prefix}-many"), &versions);
     let mut tags = ProxyTags(Vec::new());
     let through_proxy =
         |reference: &str| reference.replacen(REGISTRY, &format!("127.0.0.1:{}", proxy.port), 1);
-    let new_via = through_proxy(&new.reference);
-    must(&["tag", &new.reference, &new_via]);
-    must(&["push", "-q", &new_via]);
-    tags.0.push(new_via);
-    let repository = old.reference.rsplit_once(':').unwrap().0.to_owned();
-    for i in 0..RESTART_CONTAINERS {
-        let via = through_proxy(&format!("{repository}:1.0.{i}"));
-        must(&["tag", &old.reference, &via]);
+    // The update first, then the containers' own tags, in order.
+    for image in built
+        .iter()
+        .rev()
+        .take(1)
+        .chain(built.iter().take(RESTART_CONTAINERS))
+    {
+        let via = through_proxy(&image.reference);
+        must(&["tag", &image.reference, &via]);
         must(&["push", "-q", &via]);
         tags.0.push(via);
     }
