@@ -305,6 +305,9 @@ pub struct Issuer {
     pub requests: AtomicU64,
     /// The scopes of each token request, in order.
     pub scopes: Mutex<Vec<Vec<String>>>,
+    /// The `Authorization` header of each token request (empty when there was none), in order:
+    /// lets a test see that a credential really went out.
+    pub authorizations: Mutex<Vec<String>>,
     key: jsonwebtoken::EncodingKey,
     chain: String,
 }
@@ -323,6 +326,7 @@ pub fn issuer() -> &'static Issuer {
         let issuer: &'static Issuer = Box::leak(Box::new(Issuer {
             requests: AtomicU64::new(0),
             scopes: Mutex::new(Vec::new()),
+            authorizations: Mutex::new(Vec::new()),
             key: jsonwebtoken::EncodingKey::from_rsa_pem(&key_pem).expect("RSA key"),
             chain: der,
         }));
@@ -399,6 +403,15 @@ impl Issuer {
             .map(|(_, v)| v)
             .collect();
         self.scopes.lock().unwrap().push(scopes.clone());
+        let authorization = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+            .map(|l| l[14..].trim().to_owned())
+            .unwrap_or_default();
+        self.authorizations
+            .lock()
+            .unwrap()
+            .push(authorization.clone());
         let expected = format!(
             "basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!(
@@ -407,10 +420,7 @@ impl Issuer {
                 basic_password()
             ))
         );
-        let authorised = head.lines().any(|l| {
-            l.to_ascii_lowercase().starts_with("authorization:")
-                && l[14..].trim().eq_ignore_ascii_case(&expected)
-        });
+        let authorised = authorization.eq_ignore_ascii_case(&expected);
         let response = if authorised {
             let body =
                 serde_json::json!({"token": self.sign(&scopes), "expires_in": 300}).to_string();

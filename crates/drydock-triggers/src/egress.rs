@@ -224,7 +224,14 @@ mod tests {
         assert_eq!(allowed.ip(), IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)));
         let loopback = check_host("127.0.0.1", 1883, false).await.unwrap();
         assert_eq!(loopback.port(), 1883);
-        assert!(check_host("::1", 25, false).await.is_ok());
+        assert_eq!(
+            check_host("::1", 25, false).await.unwrap(),
+            SocketAddr::from((Ipv6Addr::LOCALHOST, 25))
+        );
+        assert_eq!(
+            check_host("[::1]", 25, false).await.unwrap(),
+            SocketAddr::from((Ipv6Addr::LOCALHOST, 25))
+        );
     }
 
     #[tokio::test]
@@ -253,9 +260,30 @@ mod tests {
             check(&url, false).await,
             Err(EgressError::Forbidden { .. })
         ));
-        assert!(check(&url, true).await.is_ok());
+        // What is returned is what the channels connect to: the host and the checked address.
+        assert_eq!(
+            check(&url, true).await.unwrap(),
+            (
+                "169.254.169.254".to_owned(),
+                SocketAddr::from(([169, 254, 169, 254], 80))
+            )
+        );
         let ok = reqwest::Url::parse("http://127.0.0.1:9/").unwrap();
-        assert!(check(&ok, false).await.is_ok());
+        assert_eq!(
+            check(&ok, false).await.unwrap(),
+            (
+                "127.0.0.1".to_owned(),
+                SocketAddr::from(([127, 0, 0, 1], 9))
+            )
+        );
+        let v6 = reqwest::Url::parse("https://[::1]/").unwrap();
+        assert_eq!(
+            check(&v6, false).await.unwrap(),
+            (
+                "::1".to_owned(),
+                SocketAddr::from((Ipv6Addr::LOCALHOST, 443))
+            )
+        );
         let ftp = reqwest::Url::parse("ftp://example.com/").unwrap();
         assert!(matches!(
             check(&ftp, false).await,

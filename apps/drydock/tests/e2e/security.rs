@@ -432,7 +432,8 @@ async fn secrets_never_appear_in_answers_or_logs() {
     let images = TestImage::pushed(&prefix, &["1.0.0", "2.0.0"]);
     let (registry_user, registry_password) = registry_credentials();
     // An image on the registry that wants the password, and one on the token registry whose
-    // password is a canary (the token issuer refuses or is absent: the error is stored).
+    // password is a canary: drydock sends it to the token issuer, which refuses it (the error
+    // is stored), so the canary really leaves drydock and must still appear nowhere else.
     let basic = format!("127.0.0.1:5001/drydock-test/{prefix}:1.0.0");
     push_to_basic_registry(
         &images[0].reference,
@@ -567,6 +568,7 @@ async fn secrets_never_appear_in_answers_or_logs() {
         ("DD_NOTIFICATION_COMMAND_RUN_CMD".into(), command),
     ];
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let issuer = drydock_testkit::registries::issuer();
     let server = Server::start(&env_refs);
     let containers = [
         TestContainer::run(
@@ -659,6 +661,20 @@ async fn secrets_never_appear_in_answers_or_logs() {
         seen.contains(&format!("{prefix}-basic")),
         "the answers were read: {}",
         tail(&seen, 5)
+    );
+    // The token registry's canary was sent, to the issuer only (which refused it).
+    let sent = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{registry_user}:{}",
+        secret("token registry password")
+    ));
+    assert!(
+        issuer
+            .authorizations
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|a| a.contains(&sent)),
+        "drydock sent the token registry's password to its issuer"
     );
     let in_answers = leaked(&secrets, &seen);
     assert!(
