@@ -10,6 +10,7 @@ use drydock_core::event::WatchEvent;
 use drydock_core::model::Container;
 use tokio::sync::broadcast;
 
+use crate::settings::Automatic;
 use crate::updater::Updater;
 
 /// Every configured action trigger's updater, by the watcher (engine) it updates.
@@ -109,11 +110,23 @@ impl Updaters {
                 continue;
             }
             let labels = LabelSettings::read(&container.labels);
-            let Some(updater) = self
-                .candidates(&container)
-                .into_iter()
-                .find(|u| u.settings().applies_automatically(&labels))
-            else {
+            let level = container.update_kind.level();
+            let mut refused = Vec::new();
+            let Some(updater) = self.candidates(&container).into_iter().find(|u| {
+                match u.settings().automatic(&labels, level) {
+                    Automatic::Applies => true,
+                    decision @ (Automatic::BeyondThreshold { .. }
+                    | Automatic::UnreadableThreshold(_)) => {
+                        refused.push(format!("{}: {decision}", u.settings().id));
+                        false
+                    }
+                    _ => false,
+                }
+            }) else {
+                // Said once per candidate: the event fires when a new one appears.
+                for reason in refused {
+                    tracing::info!(container = %container.name, %reason, "update not applied automatically");
+                }
                 continue;
             };
             match updater.update(&container, "auto").await {

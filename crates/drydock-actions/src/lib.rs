@@ -41,7 +41,7 @@ mod updater;
 pub use automatic::Updaters;
 pub use compose::{ComposeOptions, ComposePatch, ComposePatchError, patch_compose_file};
 pub use hooks::{Hook, HookPoint};
-pub use settings::{ActionSettings, AutoMode, SettingsError};
+pub use settings::{ActionSettings, AutoMode, Automatic, SettingsError};
 pub use updater::{
     AuditDraft, KEEP_AUDIT, KEEP_OPERATIONS, Outcome, Preview, RegistryAuth, UpdateError, Updater,
     backups_of, record_audit,

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use drydock_core::discovery::LabelSettings;
+use drydock_core::policy::{Threshold, UnknownThreshold, trigger_list};
+use drydock_core::update_kind::UpdateLevel;
 
 use crate::compose::ComposeOptions;
 
@@ -29,6 +31,9 @@ pub struct ActionSettings {
     pub id: String,
     /// Automatic updates (`AUTO`).
     pub auto: AutoMode,
+    /// The largest update applied automatically (`THRESHOLD`, default `all`); a threshold in the
+    /// container's `dd.action.include`/`dd.action.auto` entry (`docker.local:minor`) wins.
+    pub threshold: Threshold,
     /// Remove the old image after a successful update (`PRUNE`, default false).
     pub prune: bool,
     /// Image backups kept per container (`BACKUPCOUNT`, default 3).
@@ -53,6 +58,7 @@ impl ActionSettings {
         Self {
             id: format!("docker.{}", name.to_ascii_lowercase()),
             auto: AutoMode::OnInclude,
+            threshold: Threshold::All,
             prune: false,
             backup_count: 3,
             dry_run: false,
@@ -141,6 +147,11 @@ impl ActionSettings {
                         _ => return Err(bad("true, all, false, none, oninclude or onauto")),
                     }
                 }
+                "THRESHOLD" => {
+                    settings.threshold = v
+                        .parse()
+                        .map_err(|e: UnknownThreshold| bad(&e.to_string()))?;
+                }
                 "PRUNE" => settings.prune = flag(&v).ok_or_else(|| bad("true or false"))?,
                 "DRYRUN" => settings.dry_run = flag(&v).ok_or_else(|| bad("true or false"))?,
                 "BACKUPCOUNT" => {
@@ -162,7 +173,7 @@ impl ActionSettings {
                     return Err(SettingsError {
                         value: None,
                         ..bad(
-                            "a known key: AUTO, PRUNE, DRYRUN, BACKUPCOUNT, HEALTHTIMEOUT, GRACE, STOPTIMEOUT, AUTOREMOVETIMEOUT",
+                            "a known key: AUTO, THRESHOLD, PRUNE, DRYRUN, BACKUPCOUNT, HEALTHTIMEOUT, GRACE, STOPTIMEOUT, AUTOREMOVETIMEOUT",
                         )
                     });
                 }
@@ -226,27 +237,89 @@ impl ActionSettings {
         Ok(out)
     }
 
-    /// Whether a detected update of a container with these labels is applied automatically.
-    pub fn applies_automatically(&self, labels: &LabelSettings) -> bool {
-        let names = |list: &Option<String>| {
+    /// Whether a detected update of `level` of a container with these labels is applied
+    /// automatically, and if not, why.
+    pub fn automatic(&self, labels: &LabelSettings, level: UpdateLevel) -> Automatic {
+        let (kind, name) = self
+            .id
+            .split_once('.')
+            .unwrap_or(("docker", self.id.as_str()));
+        let named = |list: &Option<String>| {
             list.as_deref()
-                .is_some_and(|list| list.split(',').any(|r| self.matches(r)))
+                .and_then(|list| trigger_list(list).into_iter().find(|e| e.names(kind, name)))
         };
-        let excluded = names(&labels.action_exclude);
-        match self.auto {
-            AutoMode::All => !excluded,
-            AutoMode::Never => false,
-            AutoMode::OnInclude => names(&labels.action_include) && !excluded,
-            AutoMode::OnAuto => names(&labels.action_auto) && !excluded,
+        if named(&labels.action_exclude).is_some() {
+            return Automatic::Excluded;
+        }
+        let entry = match self.auto {
+            AutoMode::Never => return Automatic::Off,
+            AutoMode::All => named(&labels.action_include).or_else(|| named(&labels.action_auto)),
+            AutoMode::OnInclude => match named(&labels.action_include) {
+                Some(entry) => Some(entry),
+                None => return Automatic::NotNamed,
+            },
+            AutoMode::OnAuto => match named(&labels.action_auto) {
+                Some(entry) => Some(entry),
+                None => return Automatic::NotNamed,
+            },
+        };
+        let threshold = match entry.and_then(|e| e.threshold) {
+            None => self.threshold,
+            Some(Ok(threshold)) => threshold,
+            // A misspelt threshold must not widen what is applied: nothing is, until fixed.
+            Some(Err(unknown)) => return Automatic::UnreadableThreshold(unknown),
+        };
+        if threshold.allows(level) {
+            Automatic::Applies
+        } else {
+            Automatic::BeyondThreshold { threshold, level }
         }
     }
 
-    /// Whether a `dd.action.*` list entry (`name`, `docker.name`, optionally `:threshold`) names
-    /// this trigger, case-insensitively.
-    fn matches(&self, entry: &str) -> bool {
-        let reference = entry.split(':').next().unwrap_or_default().trim();
-        let name = self.id.split_once('.').map_or(self.id.as_str(), |(_, n)| n);
-        reference.eq_ignore_ascii_case(&self.id) || reference.eq_ignore_ascii_case(name)
+    /// Whether a detected update of `level` of a container with these labels is applied
+    /// automatically.
+    pub fn applies_automatically(&self, labels: &LabelSettings, level: UpdateLevel) -> bool {
+        self.automatic(labels, level) == Automatic::Applies
+    }
+}
+
+/// What [`ActionSettings::automatic`] decides for one detected update.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Automatic {
+    /// It is applied.
+    Applies,
+    /// `AUTO=false`: nothing is applied automatically.
+    Off,
+    /// The container's labels do not name this trigger where `AUTO` asks them to.
+    NotNamed,
+    /// `dd.action.exclude` names this trigger.
+    Excluded,
+    /// The update is larger than the threshold in force.
+    BeyondThreshold {
+        /// The threshold in force (the label's, else `THRESHOLD`).
+        threshold: Threshold,
+        /// The update's level.
+        level: UpdateLevel,
+    },
+    /// The label's threshold is not one drydock knows: nothing is applied.
+    UnreadableThreshold(UnknownThreshold),
+}
+
+impl std::fmt::Display for Automatic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Applies => f.write_str("applied automatically"),
+            Self::Off => f.write_str("automatic updates are off (AUTO=false)"),
+            Self::NotNamed => f.write_str("the dd.action labels do not name the trigger"),
+            Self::Excluded => f.write_str("dd.action.exclude names the trigger"),
+            Self::BeyondThreshold { threshold, level } => write!(
+                f,
+                "a {} update is beyond the automatic threshold {}",
+                level.as_str(),
+                threshold.as_str()
+            ),
+            Self::UnreadableThreshold(e) => write!(f, "dd.action label: {e}"),
+        }
     }
 }
 
@@ -344,11 +417,10 @@ mod tests {
         );
         let e = ActionSettings::compose_from_keys("stack", &keys(&[("NOPE", "x")])).unwrap_err();
         assert_eq!(e.trigger, "dockercompose.stack");
-        assert!(
-            ActionSettings::compose("stack").applies_automatically(&LabelSettings::read(&keys(&[
-                ("dd.action.include", "dockercompose.stack")
-            ])))
-        );
+        assert!(ActionSettings::compose("stack").applies_automatically(
+            &LabelSettings::read(&keys(&[("dd.action.include", "dockercompose.stack")])),
+            UpdateLevel::Major
+        ));
     }
 
     #[test]
@@ -422,15 +494,53 @@ mod tests {
     #[test]
     fn automatic_updates_follow_the_mode_and_labels() {
         let labels = |pairs: &[(&str, &str)]| LabelSettings::read(&keys(pairs));
+        let major = UpdateLevel::Major;
         let mut s = ActionSettings::new("local");
-        assert!(!s.applies_automatically(&labels(&[])));
-        assert!(s.applies_automatically(&labels(&[("dd.action.include", "docker.local")])));
-        assert!(s.applies_automatically(&labels(&[("dd.action.include", "LOCAL:minor")])));
-        assert!(!s.applies_automatically(&labels(&[("dd.action.include", "docker.other")])));
+        assert!(!s.applies_automatically(&labels(&[]), major));
+        assert!(s.applies_automatically(&labels(&[("dd.action.include", "docker.local")]), major));
+        assert!(!s.applies_automatically(&labels(&[("dd.action.include", "docker.other")]), major));
+        assert!(!s.applies_automatically(
+            &labels(&[("dd.action.include", "dockercompose.local")]),
+            major
+        ));
         s.auto = AutoMode::All;
-        assert!(s.applies_automatically(&labels(&[])));
-        assert!(!s.applies_automatically(&labels(&[("dd.action.exclude", "local")])));
+        assert!(s.applies_automatically(&labels(&[]), major));
+        assert!(!s.applies_automatically(&labels(&[("dd.action.exclude", "local")]), major));
         s.auto = AutoMode::Never;
-        assert!(!s.applies_automatically(&labels(&[("dd.action.include", "local")])));
+        assert!(!s.applies_automatically(&labels(&[("dd.action.include", "local")]), major));
+    }
+
+    #[test]
+    fn the_threshold_of_an_include_entry_limits_what_is_applied() {
+        let labels = |value: &str| LabelSettings::read(&keys(&[("dd.action.include", value)]));
+        let s = ActionSettings::new("local");
+        let minor = labels("docker.local:minor");
+        assert_eq!(
+            s.automatic(&minor, UpdateLevel::Major),
+            Automatic::BeyondThreshold {
+                threshold: Threshold::Minor,
+                level: UpdateLevel::Major
+            }
+        );
+        assert_eq!(s.automatic(&minor, UpdateLevel::Minor), Automatic::Applies);
+        assert_eq!(s.automatic(&minor, UpdateLevel::Patch), Automatic::Applies);
+        assert_eq!(s.automatic(&minor, UpdateLevel::Digest), Automatic::Applies);
+        // The entry that names this trigger decides, not another one's threshold.
+        let two = labels("docker.other:major, LOCAL:patch");
+        assert!(!s.applies_automatically(&two, UpdateLevel::Minor));
+        assert!(s.applies_automatically(&two, UpdateLevel::Patch));
+        // A misspelt threshold applies nothing rather than everything.
+        let typo = labels("docker.local:mnior");
+        assert!(matches!(
+            s.automatic(&typo, UpdateLevel::Patch),
+            Automatic::UnreadableThreshold(_)
+        ));
+        // The trigger's own THRESHOLD, unless the label gives one.
+        let s = ActionSettings::from_keys("local", &keys(&[("THRESHOLD", "patch")])).unwrap();
+        assert!(!s.applies_automatically(&labels("local"), UpdateLevel::Minor));
+        assert!(s.applies_automatically(&labels("local:minor"), UpdateLevel::Minor));
+        let e = ActionSettings::from_keys("local", &keys(&[("THRESHOLD", "some")])).unwrap_err();
+        assert_eq!(e.key, "THRESHOLD");
+        assert!(e.to_string().contains("major-only"), "{e}");
     }
 }

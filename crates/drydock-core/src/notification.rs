@@ -167,28 +167,17 @@ pub fn applies(
     include: Option<&str>,
     exclude: Option<&str>,
 ) -> Option<Option<Threshold>> {
-    let matches = |reference: &str| {
-        let reference = reference.trim().to_ascii_lowercase();
-        reference == trigger.name || reference == trigger.to_string()
-    };
-    let entries = |list: &str| -> Vec<(String, Option<Threshold>)> {
-        list.split(',')
-            .filter(|e| !e.trim().is_empty())
-            .map(|entry| match entry.rsplit_once(':') {
-                Some((reference, threshold)) => (reference.to_owned(), threshold.parse().ok()),
-                None => (entry.to_owned(), None),
-            })
-            .collect()
-    };
-    if exclude.is_some_and(|list| entries(list).iter().any(|(r, _)| matches(r))) {
+    let names = |entry: &crate::policy::TriggerListEntry| entry.names(&trigger.kind, &trigger.name);
+    if exclude.is_some_and(|list| crate::policy::trigger_list(list).iter().any(names)) {
         return None;
     }
     match include {
         None => Some(None),
-        Some(list) => entries(list)
+        // An unreadable threshold falls back to the trigger's own.
+        Some(list) => crate::policy::trigger_list(list)
             .into_iter()
-            .find(|(r, _)| matches(r))
-            .map(|(_, threshold)| threshold),
+            .find(names)
+            .map(|entry| entry.threshold.and_then(Result::ok)),
     }
 }
 

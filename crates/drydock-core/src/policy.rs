@@ -334,6 +334,24 @@ impl FromStr for Threshold {
 }
 
 impl Threshold {
+    /// The name it is configured by (`minor`, `patch-no-digest`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Major => "major",
+            Self::Minor => "minor",
+            Self::Patch => "patch",
+            Self::MajorOnly => "major-only",
+            Self::MinorOnly => "minor-only",
+            Self::PatchOnly => "patch-only",
+            Self::Digest => "digest",
+            Self::AllNoDigest => "all-no-digest",
+            Self::MajorNoDigest => "major-no-digest",
+            Self::MinorNoDigest => "minor-no-digest",
+            Self::PatchNoDigest => "patch-no-digest",
+        }
+    }
+
     /// Whether a trigger with this threshold acts on an update of `level`.
     ///
     /// ```
@@ -371,6 +389,56 @@ impl Threshold {
             Self::Digest => level == L::Digest,
         }
     }
+}
+
+/// One entry of a trigger list label (`dd.notification.include`, `dd.action.include`, ...):
+/// `triggerRef[:threshold]`, where the reference is a trigger's `name` or `type.name`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TriggerListEntry {
+    /// The trigger reference, trimmed, lower case.
+    pub reference: String,
+    /// The threshold after `:`: `None` when none is given, the name when it is not one of
+    /// [`Threshold`]'s.
+    pub threshold: Option<Result<Threshold, UnknownThreshold>>,
+}
+
+impl TriggerListEntry {
+    /// Whether the entry names the trigger `{kind}.{name}` (either spelling, any case).
+    pub fn names(&self, kind: &str, name: &str) -> bool {
+        self.reference.eq_ignore_ascii_case(name)
+            || self
+                .reference
+                .split_once('.')
+                .is_some_and(|(k, n)| k.eq_ignore_ascii_case(kind) && n.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Reads a trigger list label: comma-separated `triggerRef[:threshold]` entries, blanks skipped.
+///
+/// ```
+/// use drydock_core::policy::{Threshold, trigger_list};
+///
+/// let list = trigger_list("docker.local:minor, ntfy.one ,slack.ops:sometimes");
+/// assert_eq!(list[0].threshold, Some(Ok(Threshold::Minor)));
+/// assert!(list[0].names("docker", "local") && !list[0].names("dockercompose", "local"));
+/// assert!(list[1].threshold.is_none() && list[1].names("ntfy", "one"));
+/// assert!(matches!(list[2].threshold, Some(Err(_))));
+/// ```
+pub fn trigger_list(list: &str) -> Vec<TriggerListEntry> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let (reference, threshold) = match entry.rsplit_once(':') {
+                Some((reference, threshold)) => (reference, Some(threshold.parse())),
+                None => (entry, None),
+            };
+            TriggerListEntry {
+                reference: reference.trim().to_ascii_lowercase(),
+                threshold,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -504,6 +572,69 @@ mod tests {
             .apply(PolicyChange::Clear, &UpdateKind::none(), at(1))
             .unwrap();
         assert!(policy.is_empty());
+    }
+
+    const THRESHOLDS: [&str; 12] = [
+        "all",
+        "major",
+        "minor",
+        "patch",
+        "major-only",
+        "minor-only",
+        "patch-only",
+        "digest",
+        "all-no-digest",
+        "major-no-digest",
+        "minor-no-digest",
+        "patch-no-digest",
+    ];
+
+    #[test]
+    fn threshold_names_read_back() {
+        for name in THRESHOLDS {
+            assert_eq!(name.parse::<Threshold>().map(Threshold::as_str), Ok(name));
+        }
+    }
+
+    proptest::proptest! {
+        /// A list written from entries reads back as those entries, whatever the spacing and
+        /// case; each entry names its own trigger and no other.
+        #[test]
+        fn trigger_lists_read_back(
+            entries in proptest::collection::vec(
+                ("[a-z]{1,8}", "[a-z0-9]{1,8}", proptest::option::of(0..13usize), " {0,2}", proptest::bool::ANY),
+                0..6,
+            )
+        ) {
+            let written: Vec<String> = entries
+                .iter()
+                .map(|(kind, name, threshold, pad, upper)| {
+                    let reference = format!("{kind}.{name}");
+                    let reference = if *upper { reference.to_uppercase() } else { reference };
+                    match threshold {
+                        Some(i) if *i < 12 => format!("{pad}{reference}:{}{pad}", THRESHOLDS[*i]),
+                        Some(_) => format!("{pad}{reference}:sometimes"),
+                        None => format!("{pad}{reference}{pad}"),
+                    }
+                })
+                .collect();
+            let read = trigger_list(&written.join(","));
+            proptest::prop_assert_eq!(read.len(), entries.len());
+            for (entry, (kind, name, threshold, _, _)) in read.iter().zip(&entries) {
+                proptest::prop_assert!(entry.names(kind, name));
+                let (other_kind, other_name) = (format!("{kind}x"), format!("{name}x"));
+                proptest::prop_assert!(!entry.names(&other_kind, name));
+                proptest::prop_assert!(!entry.names(kind, &other_name));
+                match threshold {
+                    Some(i) if *i < 12 => proptest::prop_assert_eq!(
+                        entry.threshold.clone().map(|t| t.map(Threshold::as_str)),
+                        Some(Ok(THRESHOLDS[*i]))
+                    ),
+                    Some(_) => proptest::prop_assert!(matches!(entry.threshold, Some(Err(_)))),
+                    None => proptest::prop_assert!(entry.threshold.is_none()),
+                }
+            }
+        }
     }
 
     #[test]

@@ -44,7 +44,14 @@ fn images(prefix: &str) -> (TestImage, TestImage) {
 
 /// Runs `name` from `image`, labelled for cleanup, restarting unless stopped, and quick to stop.
 fn run(prefix: &str, name: &str, image: &str) -> String {
-    must(&[
+    run_labelled(prefix, name, image, &[])
+}
+
+/// [`run`] with more labels.
+fn run_labelled(prefix: &str, name: &str, image: &str, labels: &[(&str, &str)]) -> String {
+    let test_label = format!("dd.test={prefix}");
+    let extra: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut args = vec![
         "run",
         "-d",
         "--network",
@@ -52,9 +59,14 @@ fn run(prefix: &str, name: &str, image: &str) -> String {
         "--name",
         name,
         "--label",
-        &format!("dd.test={prefix}"),
+        &test_label,
         "--label",
         "dd.watch=true",
+    ];
+    for label in &extra {
+        args.extend(["--label", label.as_str()]);
+    }
+    args.extend([
         "--restart",
         "unless-stopped",
         "-e",
@@ -63,7 +75,8 @@ fn run(prefix: &str, name: &str, image: &str) -> String {
         "/bin/sh",
         "-c",
         "trap 'exit 0' TERM; while true; do sleep 1; done",
-    ])
+    ]);
+    must(&args)
 }
 
 /// The containers of a test: (name, image, state), by name.
@@ -281,6 +294,98 @@ async fn detected_updates_are_applied_automatically_when_allowed() {
         .await;
     assert_eq!(audit["data"][0]["action"], "update-applied");
     assert_eq!(audit["data"][0]["actor"], "auto");
+}
+
+/// `dd.action.include=docker.local:minor`: a major update is not applied automatically (the
+/// log says why), while a container whose entry has no threshold is updated; asked for by hand,
+/// the major update is applied and its audit entry says it went beyond the threshold.
+#[tokio::test]
+async fn an_include_threshold_holds_back_larger_updates_until_asked_for() {
+    let _engine = ENGINE.lock().await;
+    let prefix = unique("threshold");
+    let _cleanup = Leftovers(prefix.clone());
+    let (old, new) = images(&prefix);
+    let held = format!("{prefix}-held");
+    let free = format!("{prefix}-free");
+    run_labelled(
+        &prefix,
+        &held,
+        &old.reference,
+        &[("dd.action.include", "docker.local:minor")],
+    );
+    run_labelled(
+        &prefix,
+        &free,
+        &old.reference,
+        &[("dd.action.include", "docker.local")],
+    );
+    // AUTO stays at its default, `oninclude`.
+    let server = Server::start(&[
+        ("DD_ANONYMOUS_AUTH_CONFIRM", "true"),
+        ("DD_WATCHER_LOCAL_WATCHBYDEFAULT", "false"),
+        ("DD_ACTION_DOCKER_LOCAL_GRACE", "300"),
+        ("DD_ACTION_DOCKER_LOCAL_STOPTIMEOUT", "1000"),
+    ]);
+    let running =
+        |name: &str, image: &str| (name.to_owned(), image.to_owned(), "running".to_owned());
+    let started = Instant::now();
+    loop {
+        let held_line = server.logs().lines().any(|l| {
+            l.contains("update not applied automatically")
+                && l.contains(&held)
+                && l.contains("a major update is beyond the automatic threshold minor")
+        });
+        if held_line && containers(&prefix).contains(&running(&free, &new.reference)) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "expected {free} updated and {held} held back: {:?}\n{}",
+            containers(&prefix),
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        containers(&prefix).contains(&running(&held, &old.reference)),
+        "{held} kept its image: {:?}",
+        containers(&prefix)
+    );
+
+    let listed = listed(&server, &held, |c| c["updateAvailable"] == true).await;
+    let response = client()
+        .post(server.url(&format!(
+            "/api/containers/{}/update",
+            listed["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    assert!(
+        containers(&prefix).contains(&running(&held, &new.reference)),
+        "{:?}",
+        containers(&prefix)
+    );
+    let audit: Value = server
+        .get_json(&format!("/api/audit?container={held}"))
+        .await;
+    let entry = &audit["data"][0];
+    assert_eq!(
+        (entry["action"].as_str(), entry["actor"].as_str()),
+        (Some("update-applied"), Some("api")),
+        "{audit}"
+    );
+    let details = entry["details"].as_str().unwrap_or_default();
+    assert!(
+        details.contains("beyond docker.local") && details.contains("threshold minor"),
+        "{audit}"
+    );
+    let audit: Value = server
+        .get_json(&format!("/api/audit?container={free}"))
+        .await;
+    assert_eq!(audit["data"][0]["actor"], "auto", "{audit}");
+    assert!(audit["data"][0]["details"].is_null(), "{audit}");
 }
 
 const KILLS: u32 = 50;

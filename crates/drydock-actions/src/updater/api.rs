@@ -16,7 +16,7 @@ use drydock_core::ports::{
 };
 
 use crate::hooks::{Hook, HookPoint};
-use crate::settings::ActionSettings;
+use crate::settings::{ActionSettings, Automatic};
 
 use super::history::*;
 
@@ -295,8 +295,31 @@ impl Updater {
                 .semver_diff
                 .map_or_else(|| "tag".to_owned(), |d| d.as_str().to_owned()),
         };
+        // Asked for by hand, beyond what would have been applied automatically: the audit entry
+        // says so.
+        let note = (actor != "auto")
+            .then(|| {
+                self.settings.automatic(
+                    &LabelSettings::read(&container.labels),
+                    container.update_kind.level(),
+                )
+            })
+            .filter(|d| {
+                matches!(
+                    d,
+                    Automatic::BeyondThreshold { .. } | Automatic::UnreadableThreshold(_)
+                )
+            })
+            .map(|d| format!("applied on request beyond {}: {d}", self.settings.id));
         let outcome = self
-            .replace(spec, &target, OperationKind::Update, actor, &kind)
+            .replace(
+                spec,
+                &target,
+                OperationKind::Update,
+                actor,
+                &kind,
+                note.as_deref(),
+            )
             .await;
         self.prune_history().await;
         outcome
@@ -334,7 +357,14 @@ impl Updater {
             tracing::warn!(backup = %kept, error = %e, "cannot re-tag the backup; pulling instead");
         }
         let outcome = self
-            .replace(spec, &target, OperationKind::Rollback, actor, "rollback")
+            .replace(
+                spec,
+                &target,
+                OperationKind::Rollback,
+                actor,
+                "rollback",
+                None,
+            )
             .await;
         self.prune_history().await;
         let mut outcome = outcome?;

@@ -23,6 +23,7 @@ impl Updater {
         kind: OperationKind,
         actor: &str,
         update_kind: &str,
+        note: Option<&str>,
     ) -> Result<Outcome, UpdateError> {
         let name = spec.name.clone();
         // A parked container belongs to an update in progress (or one a crash interrupted):
@@ -103,7 +104,8 @@ impl Updater {
         match self.swap(&spec, target, &mut op).await {
             Ok(new_id) => {
                 self.journal(&mut op, Phase::Succeeded).await?;
-                self.after_success(&spec, target, &env, actor, action).await;
+                self.after_success(&spec, target, &env, actor, action, note)
+                    .await;
                 Ok(Outcome {
                     container_id: new_id,
                     operation: op,
@@ -378,6 +380,7 @@ impl Updater {
         env: &BTreeMap<String, String>,
         actor: &str,
         action: &str,
+        note: Option<&str>,
     ) {
         self.audit(AuditDraft {
             action: if action == "update" {
@@ -390,7 +393,7 @@ impl Updater {
             from: Some(&spec.image),
             to: Some(target),
             status: AuditStatus::Success,
-            details: None,
+            details: note.map(str::to_owned),
         })
         .await;
         if self.settings.hooks_enabled
