@@ -31,7 +31,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use drydock_core::compat::{Compat, flatten_container};
-use drydock_core::model::{Container, UpdateLevel};
+use drydock_core::model::{Container, ContainerStatus, UpdateLevel};
 use drydock_core::ports::EndpointStats;
 
 /// Everything the metrics report, read at one moment.
@@ -247,6 +247,23 @@ fn render_drydock(snapshot: &Snapshot<'_>) -> String {
         let count = containers.iter().filter(|c| c.watcher == *name).count();
         let _ = writeln!(out, "dd_containers{{watcher=\"{}\"}} {count}", escape(name));
     }
+    // A watched container that stops stays listed: running ones are counted apart.
+    let _ = writeln!(
+        out,
+        "# HELP dd_containers_running Watched containers that are running, by watcher."
+    );
+    let _ = writeln!(out, "# TYPE dd_containers_running gauge");
+    for name in snapshot.watchers {
+        let count = containers
+            .iter()
+            .filter(|c| c.watcher == *name && c.status == ContainerStatus::Running)
+            .count();
+        let _ = writeln!(
+            out,
+            "dd_containers_running{{watcher=\"{}\"}} {count}",
+            escape(name)
+        );
+    }
     let _ = writeln!(
         out,
         "# HELP dd_updates_available Containers with an update available, by kind."
@@ -391,6 +408,39 @@ mod tests {
                 (k.to_owned(), v.trim_end_matches('"').to_owned())
             })
             .collect()
+    }
+
+    #[test]
+    fn stopped_containers_are_counted_but_not_as_running() {
+        let running = Container {
+            status: ContainerStatus::Running,
+            ..sample()
+        };
+        let stopped = Container {
+            id: "stopped".into(),
+            name: "stopped".into(),
+            status: ContainerStatus::Exited,
+            ..sample()
+        };
+        let text = render(
+            &Snapshot {
+                containers: &[running, stopped],
+                watchers: &["local"],
+                cycles: &BTreeMap::new(),
+                registries: &[],
+                triggers: &[],
+                uptime: Duration::ZERO,
+            },
+            Compat::Drydock,
+        );
+        assert!(
+            text.contains("dd_containers{watcher=\"local\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dd_containers_running{watcher=\"local\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -555,6 +555,74 @@ async fn a_container_stopped_through_the_api_can_be_started_again_later() {
     );
 }
 
+/// Waits until `GET /api/containers/{id}` answers with `status`.
+async fn listed_as(server: &Server, id: &str, status: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let response = client()
+            .get(server.url(&format!("/api/containers/{id}")))
+            .send()
+            .await
+            .unwrap();
+        let c: Value = response.json().await.unwrap_or(Value::Null);
+        if c["status"] == status {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{id} never listed as {status}: {c}\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A watched container stopped by the engine (not through drydock) stays listed as stopped
+/// under the default `WATCHALL=false`: the deletion guard still answers 403 for it, not 404, and
+/// the metrics tell it from a running one.
+#[tokio::test]
+async fn a_container_stopped_by_the_engine_stays_listed_guarded_and_counted() {
+    let repo = unique("e2e-halt");
+    let images = TestImage::pushed(&repo, &["1.0.0"]);
+    let name = unique("e2e-halt-c");
+    let container = TestContainer::run(&name, &images[0].reference, &[WATCH], QUICK_STOP);
+    let id = container.id.clone();
+    // WUD's metrics name each container with its status.
+    let server = Server::start(&[
+        ANONYMOUS,
+        OPT_IN,
+        ("DD_SERVER_FEATURE_DELETE", "false"),
+        ("DD_COMPAT", "wud"),
+    ]);
+    let http = client();
+    listed_as(&server, &id, "running").await;
+    must(&["stop", "-t", "5", &id]);
+    listed_as(&server, &id, "exited").await;
+    // Long after the stop event: still there.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    listed_as(&server, &id, "exited").await;
+    let deleted = http
+        .delete(server.url(&format!("/api/containers/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 403, "{}", deleted.text().await.unwrap());
+    assert_eq!(must(&["inspect", "-f", "{{.State.Status}}", &id]), "exited");
+    let metrics = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("wud_containers{") && l.contains(&format!("name=\"{name}\"")))
+        .unwrap_or_else(|| panic!("{name} in the metrics:\n{metrics}"));
+    assert!(line.contains("status=\"exited\""), "{line}");
+}
+
 #[tokio::test]
 async fn feature_flags_forbid_actions_and_delete() {
     let f = fixture();

@@ -120,7 +120,7 @@ async fn listed(server: &Server, name: &str, pred: impl Fn(&Value) -> bool) -> V
             return c.clone();
         }
         assert!(
-            started.elapsed() < Duration::from_secs(30),
+            started.elapsed() < Duration::from_secs(120),
             "{name} never listed as expected; list: {list}\n{}",
             server.logs()
         );
@@ -294,6 +294,45 @@ async fn detected_updates_are_applied_automatically_when_allowed() {
         .await;
     assert_eq!(audit["data"][0]["action"], "update-applied");
     assert_eq!(audit["data"][0]["actor"], "auto");
+}
+
+/// A watched container that was stopped stays listed, and updating it works: it ends on the new
+/// image, still stopped, as it was.
+#[tokio::test]
+async fn a_stopped_container_is_updated_and_stays_stopped() {
+    let _engine = ENGINE.lock().await;
+    let prefix = unique("stopped-update");
+    let _cleanup = Leftovers(prefix.clone());
+    let (old, new) = images(&prefix);
+    let name = format!("{prefix}-app");
+    let id = run(&prefix, &name, &old.reference);
+    let server = Server::start(&env(&[]));
+    listed(&server, &name, |c| c["status"] == "running").await;
+    must(&["stop", "-t", "5", &id]);
+    let stopped = listed(&server, &name, |c| {
+        c["status"] == "exited" && c["updateAvailable"] == true
+    })
+    .await;
+    let response = client()
+        .post(server.url(&format!(
+            "/api/containers/{}/update",
+            stopped["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    // Never started, the new container is `created`: stopped, as the old one was.
+    let after = containers(&prefix);
+    assert!(
+        matches!(after.as_slice(), [(n, image, state)]
+            if *n == name && *image == new.reference && (state == "created" || state == "exited")),
+        "{after:?}"
+    );
+    listed(&server, &name, |c| {
+        c["status"] != "running" && c["image"]["tag"]["value"] == "2.0.0"
+    })
+    .await;
 }
 
 /// `dd.action.include=docker.local:minor`: a major update is not applied automatically (the
