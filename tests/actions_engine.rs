@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use drydock_actions::{ActionSettings, UpdateError, Updater};
+use drydock_actions::{ActionSettings, UpdateError, Updater, Updaters};
+use drydock_core::event::WatchEvent;
 use drydock_core::model::{Container, KindOfUpdate, UpdateKind, UpdateResult};
 use drydock_docker::{ConnectionConfig, DockerRuntime};
 use drydock_store_sled::SledStore;
@@ -26,7 +27,8 @@ struct Setup {
     name: String,
     images: Vec<TestImage>,
     _cleanup: Leftovers,
-    updater: Updater,
+    updater: Arc<Updater>,
+    store: Arc<SledStore>,
 }
 
 impl Setup {
@@ -44,9 +46,10 @@ impl Setup {
         settings.grace = Duration::from_millis(500);
         settings.health_timeout = Duration::from_secs(30);
         settings.stop_timeout = Duration::from_secs(1);
+        let store = Arc::new(SledStore::temporary().unwrap());
         let updater = Updater::new(
             Arc::new(runtime),
-            Arc::new(SledStore::temporary().unwrap()),
+            store.clone(),
             Arc::new(SystemClock),
             settings,
         )
@@ -55,7 +58,8 @@ impl Setup {
             name,
             images,
             _cleanup: cleanup,
-            updater,
+            updater: Arc::new(updater),
+            store,
         }
     }
 
@@ -471,7 +475,7 @@ async fn the_updater_keeps_the_action_contract_on_the_engine() {
     current.update_available = false;
     current.update_kind = UpdateKind::default();
     action_contract(ActionFixture {
-        action: &setup.updater,
+        action: setup.updater.as_ref(),
         updatable: setup.with_update("2.0.0"),
         expected_image: setup.image("2.0.0"),
         current,
@@ -483,6 +487,61 @@ async fn the_updater_keeps_the_action_contract_on_the_engine() {
         setup.image("2.0.0"),
         "the engine runs the new image"
     );
+}
+
+/// An `update-available` event lost because the automatic updater's channel overflowed (it was
+/// behind by more events than the channel holds) still leads to the update: the lag is noticed
+/// and the stored containers are read again.
+#[tokio::test]
+async fn an_update_whose_event_overflowed_the_channel_is_still_applied() {
+    let mut settings = ActionSettings::new("local");
+    settings.auto = drydock_actions::AutoMode::All;
+    let setup = Setup::with_settings("act-overflow", settings).await;
+    setup.run_full();
+    setup.wait_healthy().await;
+    let mut stored = setup.with_update("2.0.0");
+    stored.watcher = "local".into();
+    stored.update_kind.local_value = Some("1.0.0".into());
+    stored.update_kind.remote_value = Some("2.0.0".into());
+    drydock_core::ports::Store::save_container(setup.store.as_ref(), &stored)
+        .await
+        .unwrap();
+    let (sender, receiver) = tokio::sync::broadcast::channel(16);
+    // The event, then more than the channel holds: the event is gone before anyone reads it.
+    sender
+        .send(WatchEvent::UpdateAvailable(Box::new(stored.clone())))
+        .unwrap();
+    for i in 0..40 {
+        let other = Container {
+            id: format!("other-{i}"),
+            watcher: "local".into(),
+            ..Container::default()
+        };
+        sender
+            .send(WatchEvent::ContainerUpdated(Box::new(other)))
+            .unwrap();
+    }
+    let updaters = Arc::new(Updaters::new(vec![(
+        "local".to_owned(),
+        setup.updater.clone(),
+    )]));
+    let running = {
+        let updaters = updaters.clone();
+        tokio::spawn(async move { updaters.apply_automatically(receiver).await })
+    };
+    let started = std::time::Instant::now();
+    let image = || must(&["inspect", "-f", "{{.Config.Image}}", &setup.name]);
+    while image() != setup.image("2.0.0") {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the update whose event was lost never ran: {}",
+            image()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(sender);
+    running.await.unwrap();
+    assert_eq!(setup.containers().len(), 1);
 }
 
 /// A compose file as people write them: comments, a second service on the same image, a

@@ -88,13 +88,20 @@ impl AppState {
         for watcher in &watchers {
             let mut receiver = watcher.subscribe();
             let sender = events.clone();
+            let name = watcher.settings().name.clone();
             tokio::spawn(async move {
                 loop {
                     match receiver.recv().await {
                         Ok(event) => {
                             let _ = sender.send(event);
                         }
-                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Lagged(count)) => {
+                            tracing::warn!(watcher = %name, missed = count, "watch events overflowed their channel; consumers re-read the store");
+                            let _ = sender.send(WatchEvent::Missed {
+                                watcher: name.clone(),
+                                count,
+                            });
+                        }
                         Err(broadcast::error::RecvError::Closed) => break,
                     }
                 }

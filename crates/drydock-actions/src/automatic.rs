@@ -2,6 +2,7 @@
 //! container, the updates a crash interrupted finished at start-up, and detected updates applied
 //! automatically where an action's `AUTO` allows it.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,44 +101,80 @@ impl Updaters {
             return;
         }
         loop {
-            let container: Container = match events.recv().await {
-                Ok(WatchEvent::UpdateAvailable(container)) => *container,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            match events.recv().await {
+                Ok(WatchEvent::UpdateAvailable(container)) => self.apply(&container).await,
+                Ok(WatchEvent::Missed { watcher, count }) => {
+                    tracing::warn!(%watcher, missed = count, "automatic updates fell behind the watch events: re-reading the stored containers");
+                    self.catch_up(Some(&watcher)).await;
+                }
+                Err(broadcast::error::RecvError::Lagged(count)) => {
+                    tracing::warn!(
+                        missed = count,
+                        "automatic updates fell behind the watch events: re-reading the stored containers"
+                    );
+                    self.catch_up(None).await;
+                }
+                Ok(_) => {}
                 Err(broadcast::error::RecvError::Closed) => break,
-            };
-            // `update_available` already accounts for skips, snoozes and maturity.
-            if !container.update_available {
+            }
+        }
+    }
+
+    /// What lost events would have started: every stored container of `watcher` (of every
+    /// watcher for `None`) with an update available, decided as its event would have been.
+    async fn catch_up(&self, watcher: Option<&str>) {
+        let mut seen = HashSet::new();
+        for (name, updater) in &self.updaters {
+            if watcher.is_some_and(|w| w != name) || !seen.insert(name.clone()) {
                 continue;
             }
-            let labels = LabelSettings::read(&container.labels);
-            let level = container.update_kind.level();
-            let mut refused = Vec::new();
-            let Some(updater) = self.candidates(&container).into_iter().find(|u| {
-                match u.settings().automatic(&labels, level) {
-                    Automatic::Applies => true,
-                    decision @ (Automatic::BeyondThreshold { .. }
-                    | Automatic::UnreadableThreshold(_)) => {
-                        refused.push(format!("{}: {decision}", u.settings().id));
-                        false
+            match updater.store().containers().await {
+                Ok(stored) => {
+                    for container in stored.iter().filter(|c| c.watcher == *name) {
+                        self.apply(container).await;
                     }
-                    _ => false,
                 }
-            }) else {
-                // Said once per candidate: the event fires when a new one appears.
-                for reason in refused {
-                    tracing::info!(container = %container.name, %reason, "update not applied automatically");
-                }
-                continue;
-            };
-            match updater.update(&container, "auto").await {
-                Ok(outcome) => tracing::info!(
-                    container = %container.name,
-                    to = %outcome.operation.to_image,
-                    "updated automatically"
-                ),
                 Err(e) => {
-                    tracing::warn!(container = %container.name, error = %e, "automatic update failed")
+                    tracing::error!(watcher = %name, error = %e, "cannot read the stored containers")
                 }
+            }
+        }
+    }
+
+    /// Applies one detected update if an updater's `AUTO`, the labels and the threshold allow it.
+    async fn apply(&self, container: &Container) {
+        // `update_available` already accounts for skips, snoozes and maturity.
+        if !container.update_available {
+            return;
+        }
+        let labels = LabelSettings::read(&container.labels);
+        let level = container.update_kind.level();
+        let mut refused = Vec::new();
+        let Some(updater) = self.candidates(container).into_iter().find(|u| {
+            match u.settings().automatic(&labels, level) {
+                Automatic::Applies => true,
+                decision @ (Automatic::BeyondThreshold { .. }
+                | Automatic::UnreadableThreshold(_)) => {
+                    refused.push(format!("{}: {decision}", u.settings().id));
+                    false
+                }
+                _ => false,
+            }
+        }) else {
+            // Said once per candidate: the event fires when a new one appears.
+            for reason in refused {
+                tracing::info!(container = %container.name, %reason, "update not applied automatically");
+            }
+            return;
+        };
+        match updater.update(container, "auto").await {
+            Ok(outcome) => tracing::info!(
+                container = %container.name,
+                to = %outcome.operation.to_image,
+                "updated automatically"
+            ),
+            Err(e) => {
+                tracing::warn!(container = %container.name, error = %e, "automatic update failed")
             }
         }
     }

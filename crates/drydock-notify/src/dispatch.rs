@@ -30,18 +30,24 @@ impl Notifications {
         }
         self.resume_pending().await;
         loop {
-            let first = match events.recv().await {
-                Ok(WatchEvent::UpdateAvailable(container)) => *container,
+            // What a burst announces; after lost events, also what the store holds that no
+            // channel was told of.
+            let mut batch = Vec::new();
+            let mut missed = false;
+            match events.recv().await {
+                Ok(WatchEvent::UpdateAvailable(container)) => batch.push(*container),
                 Ok(
                     WatchEvent::ContainerAdded(container) | WatchEvent::ContainerUpdated(container),
                 ) => {
                     self.publish_state(*container);
                     continue;
                 }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Ok(WatchEvent::Missed { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    missed = true;
+                }
+                Ok(WatchEvent::ContainerRemoved(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => return,
-            };
-            let mut batch = vec![first];
+            }
             let gather = tokio::time::sleep(GATHER);
             tokio::pin!(gather);
             loop {
@@ -52,21 +58,44 @@ impl Notifications {
                         Ok(WatchEvent::ContainerAdded(container) | WatchEvent::ContainerUpdated(container)) => {
                             self.publish_state(*container);
                         }
-                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Ok(WatchEvent::Missed { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                            missed = true;
+                        }
+                        Ok(WatchEvent::ContainerRemoved(_)) => {}
                         Err(broadcast::error::RecvError::Closed) => break,
                     },
                 }
             }
+            if missed {
+                tracing::warn!(
+                    "notifications fell behind the watch events: announcing the stored updates no channel was told of"
+                );
+                match self.store.containers().await {
+                    Ok(stored) => {
+                        for container in stored {
+                            if container.update_available
+                                && !batch.iter().any(|c| c.id == container.id)
+                            {
+                                batch.push(container);
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot read the stored containers"),
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
             for index in 0..self.triggers.len() {
                 let service = self.clone();
                 let batch = batch.clone();
-                tokio::spawn(async move { service.announce(index, &batch).await });
+                tokio::spawn(async move { service.announce(index, &batch, missed).await });
             }
         }
     }
 
     /// Plans and sends trigger `index`'s messages for one cycle's updates.
-    async fn announce(&self, index: usize, batch: &[Container]) {
+    async fn announce(&self, index: usize, batch: &[Container], unannounced_only: bool) {
         let Some(trigger) = self.triggers.get(index) else {
             return;
         };
@@ -78,7 +107,14 @@ impl Notifications {
                 announced.insert(key);
             }
         }
-        let planned = plan(settings, batch, template_value, |key| {
+        // After lost events the batch holds stored updates too: only those never delivered
+        // through this trigger, ONCE or not.
+        let batch: Vec<Container> = batch
+            .iter()
+            .filter(|c| !unannounced_only || !announced.contains(&once_key(&settings.id, c)))
+            .cloned()
+            .collect();
+        let planned = plan(settings, &batch, template_value, |key| {
             announced.contains(key)
         });
         for message in planned {
@@ -108,5 +144,72 @@ impl Notifications {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use drydock_core::notification::{TriggerId, TriggerSettings, once_key};
+    use drydock_core::ports::Store as _;
+    use drydock_testkit::{InMemoryStore, ManualClock, RecordingNotifier};
+
+    use super::*;
+    use crate::{Trigger, sample_container};
+
+    fn named(name: &str) -> Container {
+        Container {
+            id: name.into(),
+            name: name.into(),
+            ..sample_container()
+        }
+    }
+
+    /// The dispatcher fell behind by more events than its channel holds: the update whose event
+    /// was lost is announced from the store, once; one already delivered is not sent again.
+    #[tokio::test(start_paused = true)]
+    async fn updates_whose_events_were_lost_are_announced_from_the_store() {
+        let id = TriggerId {
+            kind: "ntfy".into(),
+            name: "one".into(),
+        };
+        // Without ONCE: what was delivered must still not be sent twice by the catch-up.
+        let keys = BTreeMap::from([("ONCE".to_owned(), "false".to_owned())]);
+        let settings = TriggerSettings::from_keys(id.clone(), &keys).unwrap();
+        let notifier = Arc::new(RecordingNotifier::new("ntfy.one"));
+        let store = Arc::new(InMemoryStore::new());
+        let (lost, told) = (named("lost"), named("told"));
+        store.save_container(&lost).await.unwrap();
+        store.save_container(&told).await.unwrap();
+        store.record_announced(&once_key(&id, &told)).await.unwrap();
+        let notifications = Arc::new(Notifications::new(
+            vec![Trigger::new(settings, notifier.clone(), BTreeMap::new())],
+            store,
+            Arc::new(ManualClock::new(chrono::DateTime::UNIX_EPOCH)),
+        ));
+        let (sender, receiver) = broadcast::channel(4);
+        sender
+            .send(WatchEvent::UpdateAvailable(Box::new(lost.clone())))
+            .unwrap();
+        for i in 0..10 {
+            let gone = named(&format!("gone-{i}"));
+            sender
+                .send(WatchEvent::ContainerRemoved(Box::new(gone)))
+                .unwrap();
+        }
+        let dispatching = tokio::spawn(notifications.dispatch(receiver));
+        for _ in 0..60 {
+            if !notifier.delivered().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        // Long enough for a duplicate to arrive.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(sender);
+        dispatching.await.unwrap();
+        let titles: Vec<String> = notifier.delivered().into_iter().map(|n| n.title).collect();
+        assert_eq!(titles, ["New tag found for container lost"]);
     }
 }

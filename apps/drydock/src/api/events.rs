@@ -7,8 +7,12 @@ use tokio::sync::broadcast;
 
 use super::State;
 
+/// Told to a client that missed events: it re-reads the list.
+const RESYNC: &str = "event: dd:resync-required\ndata: {}\n\n";
+
 fn event_frame(event: &WatchEvent) -> String {
     let (name, container) = match event {
+        WatchEvent::Missed { .. } => return RESYNC.to_owned(),
         WatchEvent::ContainerAdded(c) => ("dd:container-added", c),
         WatchEvent::ContainerUpdated(c) => ("dd:container-updated", c),
         WatchEvent::ContainerRemoved(c) => ("dd:container-removed", c),
@@ -26,9 +30,7 @@ pub(super) async fn events(state: State) -> HttpResponse {
         let frame =
             match tokio::time::timeout(std::time::Duration::from_secs(15), receiver.recv()).await {
                 Ok(Ok(event)) => event_frame(&event),
-                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
-                    "event: dd:resync-required\ndata: {}\n\n".to_owned()
-                }
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => RESYNC.to_owned(),
                 Ok(Err(broadcast::error::RecvError::Closed)) => return None,
                 Err(_) => ": heartbeat\n\n".to_owned(),
             };

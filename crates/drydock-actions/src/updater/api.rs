@@ -207,6 +207,11 @@ impl Updater {
         self
     }
 
+    /// The store it journals to (and where the watcher keeps the containers).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// The settings.
     pub fn settings(&self) -> &ActionSettings {
         &self.settings
