@@ -445,6 +445,14 @@ async fn a_preview_changes_nothing() {
     assert!(preview.is_running);
     assert_eq!(preview.networks.len(), 2, "{:?}", preview.networks);
     assert!(preview.settings.contains_key("HostConfig.Binds"));
+    // The environment is named, its values are not shown.
+    assert!(preview.settings.contains_key("Config.Env.GREETING"));
+    assert!(preview.settings.contains_key("Config.Env.MODE"));
+    let shown = format!("{:?}", preview.settings);
+    assert!(
+        !shown.contains("hello world") && !shown.contains("production"),
+        "{shown}"
+    );
     assert_eq!(state(), before, "the engine is as it was");
 }
 

@@ -247,11 +247,36 @@ pub fn recovery(op: &Operation, seen: &Observed) -> Vec<RecoveryStep> {
     steps
 }
 
+/// The prefix of the settings fields that hold one environment variable each
+/// (`Config.Env.DB_PASSWORD`): their values are often secrets and are never shown.
+pub const ENV_FIELD_PREFIX: &str = "Config.Env.";
+
+/// What is shown instead of a hidden value.
+pub const HIDDEN: &str = "(hidden)";
+
+/// Settings as they may be shown (a preview, an error): environment values replaced by
+/// [`HIDDEN`], the variable names kept.
+pub fn masked_settings(settings: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    settings
+        .iter()
+        .map(|(field, value)| {
+            let value = if field.starts_with(ENV_FIELD_PREFIX) {
+                HIDDEN.to_owned()
+            } else {
+                value.clone()
+            };
+            (field.clone(), value)
+        })
+        .collect()
+}
+
 /// The configuration fields that differ between two containers' settings, image aside.
 ///
 /// `before` and `after` map a field path (`HostConfig.Binds`) to a canonical value, as
 /// [`crate::ports::ContainerRuntime::container_settings`] returns them. The result names each
-/// differing field with both values, in field order.
+/// differing field with both values, in field order; an environment variable's values are
+/// [`HIDDEN`] (it names the variable, never what it holds), since the diff reaches the journal,
+/// the audit log, API answers and the log.
 pub fn config_diff(
     before: &BTreeMap<String, String>,
     after: &BTreeMap<String, String>,
@@ -264,10 +289,19 @@ pub fn config_diff(
         .filter_map(|k| {
             let old = before.get(k);
             let new = after.get(k);
+            let shown = |v: Option<&String>| {
+                v.map(|v| {
+                    if k.starts_with(ENV_FIELD_PREFIX) {
+                        HIDDEN.to_owned()
+                    } else {
+                        v.clone()
+                    }
+                })
+            };
             (old != new).then(|| FieldChange {
                 field: k.clone(),
-                before: old.cloned(),
-                after: new.cloned(),
+                before: shown(old),
+                after: shown(new),
             })
         })
         .collect()
@@ -481,6 +515,38 @@ mod tests {
         assert!(!is_parked_name("web-old-data"));
         assert!(!is_parked_name("-old-1700000000000"));
         assert!(!is_parked_name("web"));
+    }
+
+    #[test]
+    fn environment_values_never_appear_in_a_diff_or_masked_settings() {
+        let before = BTreeMap::from([
+            (
+                "Config.Env.DB_PASSWORD".to_owned(),
+                "\"hunter2\"".to_owned(),
+            ),
+            ("Config.Env.TZ".to_owned(), "\"UTC\"".to_owned()),
+            ("Config.User".to_owned(), "\"1000\"".to_owned()),
+        ]);
+        let mut after = before.clone();
+        after.insert("Config.Env.DB_PASSWORD".into(), "\"swordfish\"".into());
+        after.remove("Config.Env.TZ");
+        after.insert("Config.Env.DEBUG".into(), "\"1\"".into());
+        let shown: Vec<String> = config_diff(&before, &after)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                "Config.Env.DB_PASSWORD: (hidden) -> (hidden)",
+                "Config.Env.DEBUG: (unset) -> (hidden)",
+                "Config.Env.TZ: (hidden) -> (unset)",
+            ]
+        );
+        let masked = masked_settings(&before);
+        assert_eq!(masked["Config.Env.DB_PASSWORD"], HIDDEN);
+        assert_eq!(masked["Config.User"], "\"1000\"");
+        assert!(!format!("{masked:?}").contains("hunter2"));
     }
 
     #[test]

@@ -69,6 +69,18 @@ pub(crate) fn settings(
     let host_config = body.host_config.take();
     let networking = body.networking_config.take();
     let mut out = BTreeMap::new();
+    // One field per environment variable: a diff names the variable, never its neighbours' values.
+    for variable in body.env.take().unwrap_or_default() {
+        let (name, value) = match variable.split_once('=') {
+            Some((name, value)) => (name.to_owned(), Value::String(value.to_owned())),
+            // `NAME` alone: passed through from the engine's environment, no value.
+            None => (variable.clone(), Value::Null),
+        };
+        out.insert(
+            format!("{}{name}", drydock_core::operation::ENV_FIELD_PREFIX),
+            canonical(&value),
+        );
+    }
     flatten_into(&mut out, "Config", to_value(&body)?);
     if let Some(host_config) = host_config {
         flatten_into(&mut out, "HostConfig", to_value(&host_config)?);
@@ -218,7 +230,7 @@ mod tests {
         let fields = settings(&body, &extra).unwrap();
         assert_eq!(
             fields.keys().collect::<Vec<_>>(),
-            vec!["Config.Env", "HostConfig.Binds", "Networks.backend"]
+            vec!["Config.Env.TZ", "HostConfig.Binds", "Networks.backend"]
         );
         assert_eq!(fields["Networks.backend"], r#"{"Aliases":["db"]}"#);
         let other = ContainerCreateBody {

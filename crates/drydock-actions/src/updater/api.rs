@@ -119,7 +119,8 @@ pub struct Preview {
     pub pull: bool,
     /// Whether the container runs (the new one would be started).
     pub is_running: bool,
-    /// The configuration carried over, as the engine reports it (field → value).
+    /// The configuration carried over, as the engine reports it (field → value), environment
+    /// values hidden.
     pub settings: BTreeMap<String, String>,
     /// The networks it is connected to.
     pub networks: Vec<String>,
@@ -417,7 +418,8 @@ impl Updater {
             new_image: target,
             pull,
             is_running: spec.status == ContainerStatus::Running,
-            settings,
+            // Environment values are often passwords: the preview names the variables only.
+            settings: drydock_core::operation::masked_settings(&settings),
             networks,
             hooks,
         })

@@ -112,7 +112,10 @@ pub trait ContainerRuntime: Send + Sync {
     async fn container_logs(&self, id: &str, options: &LogOptions) -> Result<String, RuntimeError>;
 
     /// The configuration a recreation carries over, as comparable fields: each field path
-    /// (`Config.Env`, `HostConfig.Binds`, `Networks.backend`) maps to a canonical value. Defaults
+    /// (`HostConfig.Binds`, `Networks.backend`) maps to a canonical value, and each environment
+    /// variable is a field of its own, [`crate::operation::ENV_FIELD_PREFIX`] and its name (its
+    /// value a secret: [`crate::operation::config_diff`] and [`crate::operation::masked_settings`]
+    /// never show it). Defaults
     /// that come from the container's image are left out, and so are values the engine generates
     /// (ids, the short-id hostname and alias), so two containers made from the same settings on
     /// different images compare equal. See [`crate::operation::config_diff`].
