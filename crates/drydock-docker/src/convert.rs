@@ -104,6 +104,11 @@ pub(crate) fn spec(inspect: &ContainerInspectResponse, document: String) -> Cont
                 HealthStatusEnum::UNHEALTHY => Some(Health::Unhealthy),
                 HealthStatusEnum::NONE | HealthStatusEnum::EMPTY => None,
             }),
+        auto_remove: inspect
+            .host_config
+            .as_ref()
+            .and_then(|h| h.auto_remove)
+            .unwrap_or(false),
         document,
     }
 }

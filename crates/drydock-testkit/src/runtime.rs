@@ -84,6 +84,7 @@ impl FakeRuntime {
             labels,
             image_id: image_id.clone(),
             health: None,
+            auto_remove: false,
             document: String::new(),
         };
         state.containers.insert(

@@ -192,7 +192,9 @@ fn update_error(error: UpdateError) -> ApiError {
             ApiError::bad_request("No update available for this container")
         }
         UpdateError::NoBackup { .. } => ApiError::not_found(error.to_string()),
-        UpdateError::Busy { .. } => ApiError::new(StatusCode::CONFLICT, error.to_string()),
+        UpdateError::Busy { .. } | UpdateError::Refused { .. } => {
+            ApiError::new(StatusCode::CONFLICT, error.to_string())
+        }
         UpdateError::Store(e) => ApiError::store(e),
         other => ApiError::internal(other),
     }

@@ -296,6 +296,62 @@ async fn detected_updates_are_applied_automatically_when_allowed() {
     assert_eq!(audit["data"][0]["actor"], "auto");
 }
 
+/// A container started with `--rm` is destroyed by the engine when it stops, so recreating it
+/// could lose it: the update is refused with a 409 naming the reason, before anything is touched.
+#[tokio::test]
+async fn an_auto_remove_container_is_refused_and_left_untouched() {
+    let _engine = ENGINE.lock().await;
+    let prefix = unique("auto-remove");
+    let _cleanup = Leftovers(prefix.clone());
+    let (old, _new) = images(&prefix);
+    let name = format!("{prefix}-app");
+    must(&[
+        "run",
+        "-d",
+        "--rm",
+        "--network",
+        "none",
+        "--name",
+        &name,
+        "--label",
+        &format!("dd.test={prefix}"),
+        "--label",
+        "dd.watch=true",
+        &old.reference,
+        "/bin/sh",
+        "-c",
+        "trap 'exit 0' TERM; while true; do sleep 1; done",
+    ]);
+    let server = Server::start(&env(&[]));
+    let listed = listed(&server, &name, |c| c["updateAvailable"] == true).await;
+    let id = listed["id"].as_str().unwrap();
+    {
+        let route = "update";
+        let response = client()
+            .post(server.url(&format!("/api/containers/{id}/{route}")))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 409, "{route}: {body}");
+        assert!(
+            body["error"].as_str().unwrap_or_default().contains("--rm"),
+            "{route}: {body}"
+        );
+    }
+    assert_eq!(
+        containers(&prefix),
+        vec![(name.clone(), old.reference.clone(), "running".to_owned())],
+        "untouched"
+    );
+    let operations: Value = server.get_json("/api/update-operations").await;
+    assert!(
+        !operations.to_string().contains(&name),
+        "nothing journaled: {operations}"
+    );
+}
+
 /// A watched container that was stopped stays listed, and updating it works: it ends on the new
 /// image, still stopped, as it was.
 #[tokio::test]

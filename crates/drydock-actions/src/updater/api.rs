@@ -45,6 +45,14 @@ pub enum UpdateError {
         /// Container name.
         container: String,
     },
+    /// The container is of a kind drydock will not recreate; nothing was touched.
+    #[error("container {container} cannot be updated: {reason}")]
+    Refused {
+        /// The container's name.
+        container: String,
+        /// Why.
+        reason: String,
+    },
     /// Another operation on the container is in progress.
     #[error("container {container} is already being updated")]
     Busy {

@@ -26,6 +26,14 @@ impl Updater {
         note: Option<&str>,
     ) -> Result<Outcome, UpdateError> {
         let name = spec.name.clone();
+        // The update's own stop step would make the engine destroy an auto-remove container,
+        // leaving nothing to roll back to: refused before anything is touched.
+        if spec.auto_remove {
+            return Err(UpdateError::Refused {
+                container: name,
+                reason: "it was started with --rm (HostConfig.AutoRemove): stopping it would destroy it, leaving nothing to roll back to; recreate it without --rm to let drydock update it".into(),
+            });
+        }
         // A parked container belongs to an update in progress (or one a crash interrupted):
         // touching it would lose the user's container.
         if operation::is_parked_name(&name) {

@@ -161,6 +161,9 @@ pub struct ContainerSpec {
     pub image_id: String,
     /// Its health, when the container has a health check.
     pub health: Option<Health>,
+    /// Whether the engine removes it when it stops (`docker run --rm`, `HostConfig.AutoRemove`):
+    /// stopping it destroys it.
+    pub auto_remove: bool,
     /// The engine's full description, opaque to the domain.
     pub document: String,
 }
