@@ -226,6 +226,10 @@ fn configured(name: &str) -> Value {
     let id = doc["Id"].as_str().unwrap().to_owned();
     let mut config = doc["Config"].clone();
     config.as_object_mut().unwrap().remove("Image");
+    // Which operation created the container is drydock's bookkeeping, not its configuration.
+    if let Some(labels) = config["Labels"].as_object_mut() {
+        labels.remove(drydock_core::operation::OPERATION_LABEL);
+    }
     let networks: BTreeMap<String, Value> = doc["NetworkSettings"]["Networks"]
         .as_object()
         .unwrap()
@@ -297,6 +301,20 @@ async fn a_fully_configured_container_is_updated_with_its_configuration_intact()
     assert_ne!(outcome.container_id, old_id, "the container was recreated");
     assert_eq!(setup.id(), outcome.container_id);
     let after = configured(&setup.name);
+    // The one label drydock adds (left out by `configured`): the operation that created the
+    // container, for recovery.
+    assert_eq!(
+        must(&[
+            "inspect",
+            "-f",
+            &format!(
+                "{{{{index .Config.Labels \"{}\"}}}}",
+                drydock_core::operation::OPERATION_LABEL
+            ),
+            &setup.name
+        ]),
+        outcome.operation.id
+    );
     let mut diff = Vec::new();
     differences(&before, &after, "", &mut diff);
     diff.dedup();
@@ -550,6 +568,89 @@ async fn an_update_whose_event_overflowed_the_channel_is_still_applied() {
     drop(sender);
     running.await.unwrap();
     assert_eq!(setup.containers().len(), 1);
+}
+
+/// Recovery after a crash while the new container was being created: a container someone else
+/// put under the name is never removed (the operation is left stranded, saying so); the one
+/// drydock created, known by its operation label, is removed and the old container restored.
+#[tokio::test]
+async fn recovery_never_removes_a_container_drydock_did_not_create() {
+    use drydock_core::operation::{OPERATION_LABEL, Operation, Phase, parked_name};
+    use drydock_core::ports::Store as _;
+
+    let setup = Setup::new("act-foreign").await;
+    let label = format!("dd.test={}", setup.name);
+    let run = |name: &str, image: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            name,
+            "--label",
+            &label,
+        ];
+        args.extend_from_slice(extra);
+        args.extend([image, "sleep", "3600"]);
+        must(&args)
+    };
+    let old_image = setup.image("1.0.0");
+    let new_image = setup.image("2.0.0");
+    let old_id = run(&setup.name, &old_image, &[]);
+    // The crashed update had parked the old container and was creating the new one.
+    let parked = parked_name(&setup.name, chrono::Utc::now());
+    must(&["rename", &old_id, &parked]);
+    let crashed = |id: &str| {
+        let mut op = Operation::new(
+            id,
+            &setup.name,
+            &old_id,
+            &old_image,
+            &new_image,
+            &parked,
+            true,
+        );
+        op.phase = Phase::Creating;
+        op.trigger = "docker.local".into();
+        op
+    };
+
+    let foreign = run(&setup.name, &new_image, &[]);
+    setup.store.save_operation(&crashed("op-1")).await.unwrap();
+    let error = setup.updater.recover().await.unwrap_err();
+    assert!(
+        matches!(&error, UpdateError::Stranded { reason, .. } if reason.contains("did not create")),
+        "{error}"
+    );
+    assert_eq!(
+        must(&["inspect", "-f", "{{.Name}}", &foreign]),
+        format!("/{}", setup.name),
+        "the foreign container keeps the name"
+    );
+    assert_eq!(
+        must(&["inspect", "-f", "{{.Name}}", &old_id]),
+        format!("/{parked}")
+    );
+
+    // Now the holder is the one the operation created: it goes, the old container comes back.
+    must(&["rm", "-f", &foreign]);
+    let ours_label = format!("{OPERATION_LABEL}=op-2");
+    let ours = run(&setup.name, &new_image, &["--label", &ours_label]);
+    setup.store.save_operation(&crashed("op-2")).await.unwrap();
+    let mut stale = crashed("op-1");
+    stale.phase = Phase::Failed;
+    setup.store.save_operation(&stale).await.unwrap();
+    let finished = setup.updater.recover().await.unwrap();
+    assert_eq!(finished.len(), 1, "{finished:?}");
+    assert!(
+        docker(&["inspect", &ours]).is_err(),
+        "drydock's own container is removed"
+    );
+    assert_eq!(
+        must(&["inspect", "-f", "{{.Name}} {{.State.Status}}", &old_id]),
+        format!("/{} running", setup.name)
+    );
 }
 
 /// A compose file as people write them: comments, a second service on the same image, a

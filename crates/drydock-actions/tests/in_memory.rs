@@ -397,7 +397,13 @@ async fn successful_update_replaces_the_container_and_records_it() {
     let c = assert_sole(&h.fake, NEW, true).await;
     assert_ne!(c.id, h.old_id, "a new container replaced the old one");
     assert_eq!(outcome.container_id, c.id);
-    assert_eq!(c.labels, labels(), "labels carried over");
+    // Labels carried over, plus the operation that created it.
+    let mut expected = labels();
+    expected.insert(
+        drydock_core::operation::OPERATION_LABEL.to_owned(),
+        outcome.operation.id.clone(),
+    );
+    assert_eq!(c.labels, expected, "labels carried over");
     let spec = h.fake.inspect_container(NAME).await.unwrap();
     assert_eq!(
         spec.document, "{\"Env\":[\"MODE=production\"]}",
@@ -862,13 +868,20 @@ async fn crashed(crash: Crash) -> Crashed {
         OldAt::Parked => fake.add_container(&parked, OLD, labels(), status(crash.old_running)),
         OldAt::Gone => "f".repeat(64),
     };
+    let op_id = format!("{:013}-000000", at.timestamp_millis());
+    // As the updater creates it: labelled with its operation.
+    let mut new_labels = labels();
+    new_labels.insert(
+        drydock_core::operation::OPERATION_LABEL.to_owned(),
+        op_id.clone(),
+    );
+    let new = |status| Some(fake.add_container(NAME, NEW, new_labels.clone(), status));
     let new_id = match crash.new {
         NewIs::Absent => None,
-        NewIs::Created => Some(fake.add_container(NAME, NEW, labels(), ContainerStatus::Created)),
-        NewIs::Running => Some(fake.add_container(NAME, NEW, labels(), ContainerStatus::Running)),
-        NewIs::Exited => Some(fake.add_container(NAME, NEW, labels(), ContainerStatus::Exited)),
+        NewIs::Created => new(ContainerStatus::Created),
+        NewIs::Running => new(ContainerStatus::Running),
+        NewIs::Exited => new(ContainerStatus::Exited),
     };
-    let op_id = format!("{:013}-000000", at.timestamp_millis());
     let mut op = Operation::new(&op_id, NAME, &old_id, OLD, NEW, &parked, crash.was_running);
     op.phase = crash.phase;
     op.trigger = "docker.local".into();

@@ -184,8 +184,27 @@ pub struct Observed {
     pub old_name: Option<String>,
     /// The id of the container that holds the original name now, if any.
     pub holder_of_name: Option<String>,
+    /// That holder's [`OPERATION_LABEL`], if it has one.
+    pub holder_operation: Option<String>,
     /// Whether the old container runs.
     pub old_running: bool,
+}
+
+/// The label drydock sets on the container it creates for an operation, to the operation's id:
+/// recovery removes or keeps a container holding the name only when it is that one (by the
+/// journaled id, or by this label when a crash came before the id was journaled), never one
+/// someone else created.
+pub const OPERATION_LABEL: &str = "dd.update.operation";
+
+impl Observed {
+    /// The holder of the name when it is the container drydock created for `op`.
+    pub fn new_container_of(&self, op: &Operation) -> Option<&String> {
+        self.holder_of_name.as_ref().filter(|holder| {
+            **holder != op.old_id
+                && (op.new_id.as_ref() == Some(*holder)
+                    || self.holder_operation.as_deref() == Some(op.id.as_str()))
+        })
+    }
 }
 
 /// One step of recovering an interrupted operation.
@@ -205,17 +224,15 @@ pub enum RecoveryStep {
 
 /// The steps that finish an interrupted operation, given what the engine shows now.
 ///
-/// Before [`Phase::Committed`] the old container is restored: whatever holds its name and is not
-/// the old container is removed (only drydock can have created it, as the old one was parked
-/// first), the old one gets its name back and runs again if it ran before. From `Committed` on, the
+/// Before [`Phase::Committed`] the old container is restored: the container drydock created for
+/// the operation is removed if it holds the name ([`Observed::new_container_of`]; a container
+/// someone else created is never touched, and the rename back then fails, leaving the operation
+/// to the operator), the old one gets its name back and runs again if it ran before. From `Committed` on, the
 /// new container is kept and the old one removed. If the old container is gone before the commit
 /// (removed by someone else), the new one is kept rather than leaving nothing.
 pub fn recovery(op: &Operation, seen: &Observed) -> Vec<RecoveryStep> {
     let mut steps = Vec::new();
-    let holder_is_new = seen
-        .holder_of_name
-        .as_ref()
-        .filter(|holder| **holder != op.old_id);
+    let holder_is_new = seen.new_container_of(op);
     if op.phase.is_terminal() {
         return steps;
     }
@@ -421,8 +438,51 @@ mod tests {
         Observed {
             old_name: old_name.map(str::to_owned),
             holder_of_name: holder.map(str::to_owned),
+            // In these tests the holder that is not the old container is drydock's own.
+            holder_operation: holder.filter(|h| *h != "old").map(|_| "1".to_owned()),
             old_running: running,
         }
+    }
+
+    #[test]
+    fn a_container_drydock_did_not_create_is_never_removed() {
+        for phase in [
+            Phase::Creating,
+            Phase::Created,
+            Phase::HealthGate,
+            Phase::Committed,
+        ] {
+            let mut foreign = seen(Some("web-old-1"), Some("theirs"), false);
+            foreign.holder_operation = None;
+            let steps = recovery(&op(phase), &foreign);
+            assert!(
+                !steps.iter().any(|s| matches!(
+                    s,
+                    RecoveryStep::RemoveContainer(_)
+                        | RecoveryStep::StartNew(_)
+                        | RecoveryStep::RemoveOld
+                )),
+                "{phase:?}: {steps:?}"
+            );
+            // Another operation's label is not this one's.
+            foreign.holder_operation = Some("2".into());
+            let steps = recovery(&op(phase), &foreign);
+            assert!(
+                !steps
+                    .iter()
+                    .any(|s| matches!(s, RecoveryStep::RemoveContainer(_))),
+                "{phase:?}: {steps:?}"
+            );
+        }
+        // The journaled id is enough without the label.
+        let mut journaled = op(Phase::HealthGate);
+        journaled.new_id = Some("new".into());
+        let mut holder = seen(Some("web-old-1"), Some("new"), false);
+        holder.holder_operation = None;
+        assert_eq!(
+            recovery(&journaled, &holder)[0],
+            RecoveryStep::RemoveContainer("new".into())
+        );
     }
 
     #[test]

@@ -401,7 +401,19 @@ pub(crate) fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, S
         entrypoint: config.entrypoint,
         network_disabled: config.network_disabled,
         on_build: config.on_build,
-        labels: config.labels,
+        // The document's labels, with the operation label the updater sets (the only label the
+        // domain adds; the previous operation's is replaced).
+        labels: match spec.labels.get(drydock_core::operation::OPERATION_LABEL) {
+            Some(op) => {
+                let mut labels = config.labels.unwrap_or_default();
+                labels.insert(
+                    drydock_core::operation::OPERATION_LABEL.to_owned(),
+                    op.clone(),
+                );
+                Some(labels)
+            }
+            None => config.labels,
+        },
         stop_signal: config.stop_signal,
         stop_timeout: config.stop_timeout,
         shell: config.shell,

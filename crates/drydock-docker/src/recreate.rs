@@ -66,6 +66,13 @@ pub(crate) fn settings(
 ) -> Result<BTreeMap<String, String>, String> {
     let mut body = body.clone();
     body.image = None;
+    // Which operation created a container is not part of its configuration.
+    if let Some(labels) = body.labels.as_mut() {
+        labels.remove(drydock_core::operation::OPERATION_LABEL);
+        if labels.is_empty() {
+            body.labels = None;
+        }
+    }
     let host_config = body.host_config.take();
     let networking = body.networking_config.take();
     let mut out = BTreeMap::new();

@@ -470,6 +470,7 @@ impl ContainerRuntime for FakeRuntime {
         let mut settings: BTreeMap<String, String> = spec
             .labels
             .iter()
+            .filter(|(k, _)| k.as_str() != drydock_core::operation::OPERATION_LABEL)
             .map(|(k, v)| (format!("Config.Labels.{k}"), v.clone()))
             .collect();
         settings.insert("Document".into(), spec.document.clone());

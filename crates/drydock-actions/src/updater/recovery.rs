@@ -25,7 +25,7 @@ impl Updater {
         };
         let holder = match self.runtime.inspect_container(&op.container_name).await {
             // Docker also matches id prefixes; only an exact name counts.
-            Ok(spec) if spec.name == op.container_name => Some(spec.id),
+            Ok(spec) if spec.name == op.container_name => Some(spec),
             Ok(_) | Err(RuntimeError::NotFound { .. }) => None,
             Err(e) => return Err(e),
         };
@@ -34,7 +34,10 @@ impl Updater {
                 .as_ref()
                 .is_some_and(|s| s.status == ContainerStatus::Running),
             old_name: old.map(|s| s.name),
-            holder_of_name: holder,
+            holder_operation: holder
+                .as_ref()
+                .and_then(|h| h.labels.get(operation::OPERATION_LABEL).cloned()),
+            holder_of_name: holder.map(|h| h.id),
         })
     }
 
@@ -122,6 +125,13 @@ impl Updater {
                     tokio::time::sleep(settle).await;
                 }
                 let seen = self.observe(&op).await.map_err(engine)?;
+                if let Some(holder) = seen
+                    .holder_of_name
+                    .as_ref()
+                    .filter(|h| **h != op.old_id && seen.new_container_of(&op).is_none())
+                {
+                    return Err(foreign_holder(&op, holder));
+                }
                 let steps = operation::recovery(&op, &seen);
                 if let Err(reason) = self.execute(&op, &steps).await {
                     tracing::error!(%container, %reason, "recovery of an interrupted update failed; will retry");
@@ -137,13 +147,15 @@ impl Updater {
                 step: "recovery".into(),
                 reason: e.to_string(),
             })?;
-            let (phase, what) = match now.holder_of_name {
+            let ours = now.new_container_of(&op).is_some();
+            let (phase, what) = match &now.holder_of_name {
                 _ if op.phase < Phase::Renaming => (Phase::Failed, "interrupted before any change"),
-                Some(holder) if holder == op.old_id => (
+                Some(holder) if *holder == op.old_id => (
                     Phase::RolledBack,
                     "interrupted; the old container was restored",
                 ),
-                Some(_) => (Phase::Succeeded, "interrupted after the commit; finished"),
+                Some(_) if ours => (Phase::Succeeded, "interrupted after the commit; finished"),
+                Some(holder) => return Err(foreign_holder(&op, holder)),
                 None => (Phase::Failed, "interrupted; no container holds the name"),
             };
             op.reason = Some(what.to_owned());
@@ -166,5 +178,19 @@ impl Updater {
         })
         .await;
         Ok(op)
+    }
+}
+
+/// A container drydock did not create holds the operation's name: recovery touches neither it
+/// nor the old container, and says so.
+fn foreign_holder(op: &Operation, holder: &str) -> UpdateError {
+    tracing::error!(container = %op.container_name, %holder, parked = %op.parked_name, "a container drydock did not create holds the name of an interrupted update; left untouched");
+    UpdateError::Stranded {
+        container: op.container_name.clone(),
+        step: "recovery".into(),
+        reason: format!(
+            "container {holder}, which drydock did not create, holds the name; left untouched (the old container is {})",
+            op.parked_name
+        ),
     }
 }

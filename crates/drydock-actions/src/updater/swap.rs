@@ -280,8 +280,13 @@ impl Updater {
             .map_err(step("rename"))?;
 
         self.journal(op, Phase::Creating).await.map_err(journal)?;
+        // The label tells recovery this container is the operation's own, even if a crash comes
+        // before its id is journaled.
+        let mut labels = spec.labels.clone();
+        labels.insert(operation::OPERATION_LABEL.to_owned(), op.id.clone());
         let new_spec = ContainerSpec {
             image: target.to_owned(),
+            labels,
             ..spec.clone()
         };
         let new_id = self
