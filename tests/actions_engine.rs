@@ -653,6 +653,82 @@ async fn recovery_never_removes_a_container_drydock_did_not_create() {
     );
 }
 
+/// The store fails (a full disk) exactly when the update would record its commit: drydock stops
+/// short of the point of no return, puts the old container back, and says so truthfully.
+#[tokio::test]
+async fn a_journal_that_cannot_record_the_commit_leaves_the_old_container() {
+    use drydock_core::operation::Phase;
+    use drydock_testkit::FaultyStore;
+
+    let setup = Setup::new("act-full").await;
+    setup.run_full();
+    setup.wait_healthy().await;
+    let old_id = setup.id();
+    let store = Arc::new(FaultyStore::new(SledStore::temporary().unwrap()));
+    store.fail_journal_at(Phase::Committed);
+    let mut settings = setup.updater.settings().clone();
+    settings.grace = Duration::from_millis(500);
+    let updater = Updater::new(
+        Arc::new(
+            DockerRuntime::open(&ConnectionConfig::default())
+                .await
+                .unwrap(),
+        ),
+        store.clone(),
+        Arc::new(SystemClock),
+        settings,
+    )
+    .with_poll_interval(Duration::from_millis(100));
+
+    let error = updater
+        .update(&setup.with_update("2.0.0"), "test")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, UpdateError::RolledBack { reason, .. } if reason.contains("journal")),
+        "{error}"
+    );
+    assert_eq!(setup.id(), old_id, "the old container holds its name");
+    assert_eq!(
+        must(&[
+            "inspect",
+            "-f",
+            "{{.Config.Image}} {{.State.Status}}",
+            &setup.name
+        ]),
+        format!("{} running", setup.image("1.0.0"))
+    );
+    let containers = setup.containers();
+    assert_eq!(
+        containers.len(),
+        1,
+        "nothing parked or new left: {containers:?}"
+    );
+    // The journal holds the last phase it could record; a restart's recovery agrees with the
+    // engine and closes it as rolled back.
+    let open = drydock_core::ports::Store::operations(store.inner())
+        .await
+        .unwrap();
+    assert!(
+        open.iter().all(|op| op.phase < Phase::Committed),
+        "{open:?}"
+    );
+    let fresh = Updater::new(
+        Arc::new(
+            DockerRuntime::open(&ConnectionConfig::default())
+                .await
+                .unwrap(),
+        ),
+        Arc::new(store.inner().clone()),
+        Arc::new(SystemClock),
+        setup.updater.settings().clone(),
+    );
+    let finished = fresh.recover().await.unwrap();
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0].phase, Phase::RolledBack);
+    assert_eq!(setup.id(), old_id);
+}
+
 /// A compose file as people write them: comments, a second service on the same image, a
 /// trailing comment on the image line.
 fn compose_text(image: &str) -> String {

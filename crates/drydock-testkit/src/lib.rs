@@ -35,6 +35,7 @@ pub mod contract;
 pub mod engine;
 #[cfg(feature = "engine")]
 pub mod fault_proxy;
+mod faulty_store;
 mod notifier;
 #[cfg(feature = "engine")]
 pub mod registries;
@@ -43,6 +44,7 @@ mod runtime;
 mod store;
 
 pub use clock::ManualClock;
+pub use faulty_store::FaultyStore;
 pub use notifier::{FakeScanner, RecordingAction, RecordingNotifier};
 pub use registry::{InMemoryRegistry, RequestCounts};
 pub use runtime::FakeRuntime;

@@ -453,10 +453,16 @@ impl Updater {
         .await;
     }
 
+    /// Records that `op` enters `phase`. Only a record that was written moves `op` on: a failed
+    /// write leaves it in the phase the journal holds, so what happens next (a rollback rather
+    /// than finishing a commit nobody recorded) matches what a restart would find.
     pub(super) async fn journal(&self, op: &mut Operation, phase: Phase) -> Result<(), StoreError> {
-        op.phase = phase;
-        op.updated = self.clock.now();
-        self.store.save_operation(op).await
+        let mut next = op.clone();
+        next.phase = phase;
+        next.updated = self.clock.now();
+        self.store.save_operation(&next).await?;
+        *op = next;
+        Ok(())
     }
 }
 

@@ -111,7 +111,11 @@ impl Updater {
 
         match self.swap(&spec, target, &mut op).await {
             Ok(new_id) => {
-                self.journal(&mut op, Phase::Succeeded).await?;
+                // Committed is recorded: the update stands whether or not this last word is
+                // written (the next start-up's recovery finishes a committed record).
+                if let Err(e) = self.journal(&mut op, Phase::Succeeded).await {
+                    tracing::error!(container = %name, error = %e, "the update succeeded but the journal could not record it");
+                }
                 self.after_success(&spec, target, &env, actor, action, note)
                     .await;
                 Ok(Outcome {
@@ -131,7 +135,19 @@ impl Updater {
                     // Keep the record open: the next start-up tries the recovery again.
                     op.phase
                 };
-                self.journal(&mut op, status_phase).await?;
+                // The answer says what the engine shows, whether or not the journal can record
+                // it (a full disk): an open record is finished by the next start-up's recovery.
+                let unrecorded = self.journal(&mut op, status_phase).await.err();
+                let failure = match unrecorded {
+                    Some(e) => StepError {
+                        reason: format!(
+                            "{}; the journal could not record the outcome: {e}",
+                            failure.reason
+                        ),
+                        ..failure
+                    },
+                    None => failure,
+                };
                 self.audit(AuditDraft {
                     action: &format!("{action}-failed"),
                     actor,
