@@ -78,15 +78,17 @@ pub async fn serve() -> anyhow::Result<()> {
     );
     if !state.config.server_enabled {
         tracing::info!("DD_SERVER_ENABLED=false: watching without the HTTP API");
-        tokio::signal::ctrl_c()
-            .await
-            .context("waiting for a stop signal")?;
+        stop_signal().await?;
         let _ = stop.send(true);
+        finish_updates(&state.updaters).await;
         return Ok(());
     }
     let app_state = state.clone();
+    // Signals are drydock's: running updates finish before the HTTP server stops (its own
+    // handling would drop a request's update after the shutdown timeout).
     let server = actix_web::HttpServer::new(move || crate::api::app(app_state.clone()))
         .workers(2)
+        .disable_signals()
         .shutdown_timeout(5);
     let server = match &state.config.tls {
         Some((cert, key)) => server.bind_rustls_0_23(("0.0.0.0", port), tls_config(cert, key)?),
@@ -94,9 +96,48 @@ pub async fn serve() -> anyhow::Result<()> {
     }
     .with_context(|| format!("cannot listen on port {port} (DD_SERVER_PORT)"))?;
     tracing::info!(port, watchers = state.watchers.len(), "drydock is serving");
-    server.run().await.context("HTTP server")?;
-    let _ = stop.send(true);
+    let server = server.run();
+    let handle = server.handle();
+    let stopping = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = stop_signal().await {
+            tracing::error!(error = %e, "cannot wait for stop signals; stopping");
+        }
+        let _ = stop.send(true);
+        finish_updates(&stopping.updaters).await;
+        handle.stop(true).await;
+    });
+    server.await.context("HTTP server")?;
     Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT.
+async fn stop_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
+        result = tokio::signal::ctrl_c() => {
+            result.context("listening for SIGINT")?;
+            tracing::info!("SIGINT: stopping");
+        }
+    }
+    Ok(())
+}
+
+/// Accepts no new update and lets the running ones finish, up to their stop and health
+/// timeouts: an update is never cut short by a stop (a SIGKILL is what the journal is for).
+async fn finish_updates(updaters: &drydock_actions::Updaters) {
+    if updaters.is_empty() {
+        return;
+    }
+    let limit = updaters.longest_update();
+    tracing::info!(limit = ?limit, "waiting for running updates to finish");
+    if !updaters.drain(limit).await {
+        tracing::warn!(
+            "updates still running at the limit; the next start-up's recovery finishes them"
+        );
+    }
 }
 
 /// The API's TLS configuration from PEM files.

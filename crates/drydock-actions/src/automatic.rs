@@ -26,6 +26,30 @@ impl Updaters {
         Self { updaters }
     }
 
+    /// Stops accepting updates ([`Updater::drain`]), then waits until the running ones finish or
+    /// `limit` passes; returns whether they all finished.
+    pub async fn drain(&self, limit: Duration) -> bool {
+        for (_, updater) in &self.updaters {
+            updater.drain();
+        }
+        let mut all = true;
+        for (_, updater) in &self.updaters {
+            all &= updater.idle(limit).await;
+        }
+        all
+    }
+
+    /// How long a running update may still take: the longest stop timeout plus health timeout
+    /// of any updater, and a minute for the pull and the rest.
+    pub fn longest_update(&self) -> Duration {
+        self.updaters
+            .iter()
+            .map(|(_, u)| u.settings().stop_timeout + u.settings().health_timeout)
+            .max()
+            .unwrap_or_default()
+            + Duration::from_secs(60)
+    }
+
     /// Whether no action trigger is configured.
     pub fn is_empty(&self) -> bool {
         self.updaters.is_empty()

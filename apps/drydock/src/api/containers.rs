@@ -195,6 +195,9 @@ fn update_error(error: UpdateError) -> ApiError {
         UpdateError::Busy { .. } | UpdateError::Refused { .. } => {
             ApiError::new(StatusCode::CONFLICT, error.to_string())
         }
+        UpdateError::ShuttingDown { .. } => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+        }
         UpdateError::Store(e) => ApiError::store(e),
         other => ApiError::internal(other),
     }

@@ -352,6 +352,88 @@ async fn an_auto_remove_container_is_refused_and_left_untouched() {
     );
 }
 
+/// SIGTERM while an update runs: drydock accepts no new update, lets the running one finish
+/// (its health gate included), answers its request, and only then exits.
+#[tokio::test]
+async fn sigterm_lets_a_running_update_finish() {
+    let _engine = ENGINE.lock().await;
+    let prefix = unique("sigterm");
+    let _cleanup = Leftovers(prefix.clone());
+    let (old, new) = images(&prefix);
+    let name = format!("{prefix}-app");
+    let other = format!("{prefix}-other");
+    run(&prefix, &name, &old.reference);
+    run(&prefix, &other, &old.reference);
+    // A health gate of 8 s (the grace a container without a health check must keep running):
+    // longer than the HTTP server's own 5 s shutdown timeout.
+    let mut server = Server::start(&env(&[("DD_ACTION_DOCKER_LOCAL_GRACE", "8000")]));
+    let id = listed(&server, &name, |c| c["updateAvailable"] == true).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_id = listed(&server, &other, |c| c["updateAvailable"] == true).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let update = tokio::spawn(
+        client()
+            .post(server.url(&format!("/api/containers/{id}/update")))
+            .send(),
+    );
+    let started = Instant::now();
+    loop {
+        let operations = server.get_json("/api/update-operations").await;
+        if operations.to_string().contains("health-gate") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the update never reached its health gate: {operations}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    must_kill("-TERM", server.child.id());
+    // A new update is refused while the running one finishes.
+    let refused = client()
+        .post(server.url(&format!("/api/containers/{other_id}/update")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503, "{}", refused.text().await.unwrap());
+    let response = update.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "drydock did not exit after SIGTERM\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status}\n{}", server.logs());
+    assert_eq!(
+        containers(&prefix),
+        vec![
+            (name.clone(), new.reference.clone(), "running".to_owned()),
+            (other.clone(), old.reference.clone(), "running".to_owned()),
+        ],
+        "the running update finished, the refused one changed nothing"
+    );
+}
+
+/// Sends `signal` to `pid`.
+fn must_kill(signal: &str, pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
 /// A watched container that was stopped stays listed, and updating it works: it ends on the new
 /// image, still stopped, as it was.
 #[tokio::test]

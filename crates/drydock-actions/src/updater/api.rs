@@ -53,6 +53,12 @@ pub enum UpdateError {
         /// Why.
         reason: String,
     },
+    /// drydock is shutting down and starts no new update; nothing was touched.
+    #[error("container {container}: drydock is shutting down and starts no new update")]
+    ShuttingDown {
+        /// The container's name.
+        container: String,
+    },
     /// Another operation on the container is in progress.
     #[error("container {container} is already being updated")]
     Busy {
@@ -145,6 +151,7 @@ pub struct Updater {
     pub(super) auth: Option<RegistryAuth>,
     pub(super) busy: Mutex<HashSet<String>>,
     pub(super) poll: Duration,
+    pub(super) draining: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Updater {
@@ -199,6 +206,7 @@ impl Updater {
             auth: None,
             busy: Mutex::default(),
             poll: Duration::from_millis(250),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -230,8 +238,41 @@ impl Updater {
         chronological_id(self.clock.now())
     }
 
+    /// Accepts no new update or rollback from now on ([`UpdateError::ShuttingDown`]); those
+    /// running go on. See [`Self::idle`].
+    pub fn drain(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits until no update or rollback runs, or `limit` passes; returns whether none runs.
+    pub async fn idle(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if self
+                .busy
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty()
+            {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(self.poll.min(Duration::from_millis(100))).await;
+        }
+    }
+
     pub(super) fn claim(&self, name: &str) -> Result<BusyGuard<'_>, UpdateError> {
         let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        // Checked under the lock: an update either started before draining began (and is
+        // waited for) or is refused.
+        if self.draining.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(UpdateError::ShuttingDown {
+                container: name.to_owned(),
+            });
+        }
         if !busy.insert(name.to_owned()) {
             return Err(UpdateError::Busy {
                 container: name.to_owned(),
