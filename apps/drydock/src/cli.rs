@@ -55,6 +55,12 @@ pub async fn serve() -> anyhow::Result<()> {
     let updaters = state.updaters.clone();
     let update_events = state.events.subscribe();
     let recovered_state = state.clone();
+    let retrying = updaters.clone();
+    tokio::spawn(async move {
+        retrying
+            .retry_stranded(std::time::Duration::from_secs(1))
+            .await
+    });
     tokio::spawn(async move {
         if updaters.recover().await > 0 {
             // The start-up watch may have seen containers parked mid-update: look again.

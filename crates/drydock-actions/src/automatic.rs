@@ -9,6 +9,7 @@ use std::time::Duration;
 use drydock_core::discovery::LabelSettings;
 use drydock_core::event::WatchEvent;
 use drydock_core::model::Container;
+use drydock_core::operation::Operation;
 use tokio::sync::broadcast;
 
 use crate::settings::Automatic;
@@ -85,36 +86,72 @@ impl Updaters {
         self.candidates(container).into_iter().next()
     }
 
-    /// Finishes the updates a crash interrupted ([`Updater::recover`] of each), retrying an
-    /// engine that does not answer yet up to ten times with back-off; returns how many it
-    /// finished.
+    /// Finishes the updates a crash interrupted ([`Updater::recover`] of each), once; returns
+    /// how many it finished. What it cannot finish yet (an engine that does not answer, a
+    /// container someone else put under the name) stays open for [`Self::retry_stranded`].
     pub async fn recover(&self) -> usize {
         let mut count = 0;
         for (watcher, updater) in &self.updaters {
-            let mut delay = Duration::from_millis(500);
-            for attempt in 1..=10 {
-                match updater.recover().await {
-                    Ok(done) => {
-                        count += done.len();
-                        for op in done {
-                            tracing::warn!(
-                                container = %op.container_name,
-                                outcome = op.phase.as_str(),
-                                reason = op.reason.as_deref().unwrap_or_default(),
-                                "finished an update interrupted by a restart"
-                            );
-                        }
-                        break;
+            match updater.recover().await {
+                Ok(done) => {
+                    count += done.len();
+                    for op in done {
+                        tracing::warn!(
+                            container = %op.container_name,
+                            outcome = op.phase.as_str(),
+                            reason = op.reason.as_deref().unwrap_or_default(),
+                            "finished an update interrupted by a restart"
+                        );
                     }
-                    Err(e) => {
-                        tracing::warn!(%watcher, attempt, error = %e, "cannot recover interrupted updates yet; retrying");
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(10));
-                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%watcher, error = %e, "cannot finish an interrupted update yet; retrying in the background");
                 }
             }
         }
         count
+    }
+
+    /// The open operations no update works on: interrupted updates still to be finished.
+    pub async fn stranded(&self) -> Vec<Operation> {
+        let Some((_, first)) = self.updaters.first() else {
+            return Vec::new();
+        };
+        let running: HashSet<String> = self
+            .updaters
+            .iter()
+            .flat_map(|(_, u)| u.running())
+            .collect();
+        match first.store().operations().await {
+            Ok(ops) => ops
+                .into_iter()
+                .filter(|op| !op.phase.is_terminal() && !running.contains(&op.container_name))
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the update journal");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Retries [`Self::recover`] while stranded operations remain, with back-off from `first`
+    /// doubling to five minutes (and back to `first` once none remains); runs until the task is
+    /// dropped.
+    pub async fn retry_stranded(&self, first: Duration) {
+        let mut delay = first;
+        loop {
+            tokio::time::sleep(delay).await;
+            if self.stranded().await.is_empty() {
+                delay = first;
+                continue;
+            }
+            let finished = self.recover().await;
+            delay = if finished > 0 && self.stranded().await.is_empty() {
+                first
+            } else {
+                (delay * 2).min(Duration::from_secs(300))
+            };
+        }
     }
 
     /// Applies detected updates automatically until `events` closes: for each

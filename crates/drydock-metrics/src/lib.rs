@@ -20,6 +20,7 @@
 //!     registries: &[],
 //!     triggers: &[],
 //!     uptime: Duration::from_secs(5),
+//!     stranded: 0,
 //! };
 //! let text = render(&snapshot, Compat::Drydock);
 //! assert!(text.contains("dd_containers{watcher=\"local\"} 1\n"));
@@ -49,6 +50,9 @@ pub struct Snapshot<'a> {
     pub triggers: &'a [TriggerCounts<'a>],
     /// Time since drydock started.
     pub uptime: Duration,
+    /// Update operations a crash or a failed rollback left open, that no update is working on
+    /// (retried in the background).
+    pub stranded: usize,
 }
 
 /// The watch cycles of one watcher.
@@ -266,6 +270,12 @@ fn render_drydock(snapshot: &Snapshot<'_>) -> String {
     }
     let _ = writeln!(
         out,
+        "# HELP dd_update_operations_stranded Interrupted updates that are not finished yet (retried in the background)."
+    );
+    let _ = writeln!(out, "# TYPE dd_update_operations_stranded gauge");
+    let _ = writeln!(out, "dd_update_operations_stranded {}", snapshot.stranded);
+    let _ = writeln!(
+        out,
         "# HELP dd_updates_available Containers with an update available, by kind."
     );
     let _ = writeln!(out, "# TYPE dd_updates_available gauge");
@@ -430,6 +440,7 @@ mod tests {
                 registries: &[],
                 triggers: &[],
                 uptime: Duration::ZERO,
+                stranded: 0,
             },
             Compat::Drydock,
         );
@@ -480,6 +491,7 @@ mod tests {
                 registries: &stats,
                 triggers: &triggers,
                 uptime: Duration::ZERO,
+                stranded: 0,
             },
             Compat::Wud,
         );

@@ -42,6 +42,7 @@ pub(super) async fn metrics(state: State) -> ApiResult<HttpResponse> {
         registries: &registries,
         triggers: &triggers,
         uptime: state.started.elapsed(),
+        stranded: state.updaters.stranded().await.len(),
     };
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

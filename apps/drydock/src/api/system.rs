@@ -93,7 +93,20 @@ async fn operations(state: State) -> Result<HttpResponse, super::ApiError> {
         .map_err(super::ApiError::store)?;
     ops.reverse();
     let active = ops.iter().filter(|op| !op.phase.is_terminal()).count();
-    Ok(HttpResponse::Ok().json(json!({ "data": ops, "total": ops.len(), "active": active })))
+    // Open operations no update works on: interrupted ones being retried in the background.
+    let stranded: Vec<String> = state
+        .updaters
+        .stranded()
+        .await
+        .into_iter()
+        .map(|op| op.id)
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "data": ops,
+        "total": ops.len(),
+        "active": active,
+        "stranded": stranded,
+    })))
 }
 
 async fn app() -> HttpResponse {

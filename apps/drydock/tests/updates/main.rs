@@ -425,6 +425,105 @@ async fn sigterm_lets_a_running_update_finish() {
     );
 }
 
+/// An interrupted update that cannot be finished at start-up (a container someone else created
+/// holds the name) is shown as stranded, in the API and the metrics, and retried in the
+/// background: once the name is free, it is finished without a restart.
+#[tokio::test]
+async fn a_stranded_update_is_shown_and_retried_in_the_background() {
+    use drydock_core::operation::{Operation, Phase, parked_name};
+    use drydock_core::ports::Store as _;
+
+    let _engine = ENGINE.lock().await;
+    let prefix = unique("stranded");
+    let _cleanup = Leftovers(prefix.clone());
+    let (old, new) = images(&prefix);
+    let name = format!("{prefix}-app");
+    let old_id = run(&prefix, &name, &old.reference);
+    // The crash came while the new container was being created: the old one is parked, and
+    // someone else has since put a container under the name.
+    let parked = parked_name(&name, chrono::Utc::now());
+    must(&["rename", &old_id, &parked]);
+    let foreign = must(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &name,
+        "--label",
+        &format!("dd.test={prefix}"),
+        &new.reference,
+        "sleep",
+        "3600",
+    ]);
+    let store_dir = std::env::temp_dir().join(unique("drydock-stranded-store"));
+    let mut op = Operation::new(
+        "op-stranded",
+        &name,
+        &old_id,
+        &old.reference,
+        &new.reference,
+        &parked,
+        true,
+    );
+    op.phase = Phase::Creating;
+    op.trigger = "docker.local".into();
+    {
+        let store = drydock_store_sled::SledStore::open(&store_dir).unwrap();
+        store.save_operation(&op).await.unwrap();
+    }
+    let server = Server::start_with_store(&env(&[]), store_dir);
+
+    until(&server, "shown as stranded", |ops, metrics| {
+        ops["stranded"] == json!(["op-stranded"])
+            && metrics.contains("dd_update_operations_stranded 1\n")
+    })
+    .await;
+    assert_eq!(
+        must(&["inspect", "-f", "{{.Id}}", &name]),
+        foreign,
+        "the foreign container is left alone"
+    );
+
+    must(&["rm", "-f", &foreign]);
+    until(&server, "finished in the background", |ops, metrics| {
+        ops["stranded"] == json!([])
+            && ops["active"] == 0
+            && ops["data"][0]["phase"] == "rolled-back"
+            && metrics.contains("dd_update_operations_stranded 0\n")
+    })
+    .await;
+    assert_eq!(
+        containers(&prefix),
+        vec![(name.clone(), old.reference.clone(), "running".to_owned())]
+    );
+}
+
+/// Waits until `done` holds for `/api/update-operations` and `/metrics`.
+async fn until(server: &Server, what: &str, done: impl Fn(&Value, &str) -> bool) {
+    let started = Instant::now();
+    loop {
+        let operations = server.get_json("/api/update-operations").await;
+        let metrics = client()
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if done(&operations, &metrics) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{what}: {operations}\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Sends `signal` to `pid`.
 fn must_kill(signal: &str, pid: u32) {
     let status = std::process::Command::new("kill")

@@ -245,6 +245,16 @@ impl Updater {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// The containers an update or rollback of this updater works on now.
+    pub fn running(&self) -> Vec<String> {
+        self.busy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     /// Waits until no update or rollback runs, or `limit` passes; returns whether none runs.
     pub async fn idle(&self, limit: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
