@@ -85,6 +85,11 @@ pub struct SledStore {
     path: PathBuf,
 }
 
+/// sled's page cache, in bytes. Its default (1 GiB) lets the cache grow with every rewrite of
+/// the same few thousand records: the full soak's RSS rose by a quarter over 5,000 cycles. The
+/// store holds a few MB, so a small cache costs little.
+const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
 impl SledStore {
     /// Opens (creating if needed) the store in `path`.
     ///
@@ -96,6 +101,7 @@ impl SledStore {
         let path = path.as_ref().to_path_buf();
         let config = sled::Config::new()
             .path(&path)
+            .cache_capacity(CACHE_BYTES)
             // Writes are flushed explicitly before they are acknowledged; the background flush
             // only bounds what a crash between two writes could lose.
             .flush_every_ms(Some(1000));
@@ -110,7 +116,9 @@ impl SledStore {
     ///
     /// [`OpenError`] when sled cannot create the temporary store.
     pub fn temporary() -> Result<Self, OpenError> {
-        let config = sled::Config::new().temporary(true);
+        let config = sled::Config::new()
+            .temporary(true)
+            .cache_capacity(CACHE_BYTES);
         let path = config.path.clone();
         Self::with_config(config, path)
     }
