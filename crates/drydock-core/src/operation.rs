@@ -15,7 +15,13 @@
 //! op.phase = Phase::Created;
 //! op.new_id = Some("new-id".into());
 //! // drydock died after creating the new container: the old one is renamed and stopped.
-//! let seen = Observed { old_name: Some("web-old-1".into()), holder_of_name: Some("new-id".into()), old_running: false };
+//! // The holder of the name is the journaled new container, so it is the operation's own.
+//! let seen = Observed {
+//!     old_name: Some("web-old-1".into()),
+//!     holder_of_name: Some("new-id".into()),
+//!     holder_operation: None,
+//!     old_running: false,
+//! };
 //! assert_eq!(
 //!     recovery(&op, &seen),
 //!     vec![
