@@ -23,6 +23,18 @@ use serde_json::Value;
 /// reference), so the 3.0.0 candidate fails its health gate.
 const HEALTH: &str = "case \"$(cat /content)\" in *:3.0.0*) exit 1;; esac";
 
+/// An updater on the test environment's engine over `store`, polling health every 100 ms.
+async fn engine_updater(
+    store: Arc<dyn drydock_core::ports::Store>,
+    settings: ActionSettings,
+) -> Updater {
+    let runtime = DockerRuntime::open(&ConnectionConfig::default())
+        .await
+        .unwrap();
+    Updater::new(Arc::new(runtime), store, Arc::new(SystemClock), settings)
+        .with_poll_interval(Duration::from_millis(100))
+}
+
 struct Setup {
     name: String,
     images: Vec<TestImage>,
@@ -40,20 +52,11 @@ impl Setup {
         let name = unique(prefix);
         let cleanup = Leftovers(name.clone());
         let images = TestImage::pushed(&name, &["1.0.0", "2.0.0", "3.0.0"]);
-        let runtime = DockerRuntime::open(&ConnectionConfig::default())
-            .await
-            .unwrap();
         settings.grace = Duration::from_millis(500);
         settings.health_timeout = Duration::from_secs(30);
         settings.stop_timeout = Duration::from_secs(1);
         let store = Arc::new(SledStore::temporary().unwrap());
-        let updater = Updater::new(
-            Arc::new(runtime),
-            store.clone(),
-            Arc::new(SystemClock),
-            settings,
-        )
-        .with_poll_interval(Duration::from_millis(100));
+        let updater = engine_updater(store.clone(), settings).await;
         Self {
             name,
             images,
@@ -666,19 +669,7 @@ async fn a_journal_that_cannot_record_the_commit_leaves_the_old_container() {
     let old_id = setup.id();
     let store = Arc::new(FaultyStore::new(SledStore::temporary().unwrap()));
     store.fail_journal_at(Phase::Committed);
-    let mut settings = setup.updater.settings().clone();
-    settings.grace = Duration::from_millis(500);
-    let updater = Updater::new(
-        Arc::new(
-            DockerRuntime::open(&ConnectionConfig::default())
-                .await
-                .unwrap(),
-        ),
-        store.clone(),
-        Arc::new(SystemClock),
-        settings,
-    )
-    .with_poll_interval(Duration::from_millis(100));
+    let updater = engine_updater(store.clone(), setup.updater.settings().clone()).await;
 
     let error = updater
         .update(&setup.with_update("2.0.0"), "test")
@@ -713,16 +704,11 @@ async fn a_journal_that_cannot_record_the_commit_leaves_the_old_container() {
         open.iter().all(|op| op.phase < Phase::Committed),
         "{open:?}"
     );
-    let fresh = Updater::new(
-        Arc::new(
-            DockerRuntime::open(&ConnectionConfig::default())
-                .await
-                .unwrap(),
-        ),
+    let fresh = engine_updater(
         Arc::new(store.inner().clone()),
-        Arc::new(SystemClock),
         setup.updater.settings().clone(),
-    );
+    )
+    .await;
     let finished = fresh.recover().await.unwrap();
     assert_eq!(finished.len(), 1);
     assert_eq!(finished[0].phase, Phase::RolledBack);

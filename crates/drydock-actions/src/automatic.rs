@@ -135,22 +135,24 @@ impl Updaters {
     }
 
     /// Retries [`Self::recover`] while stranded operations remain, with back-off from `first`
-    /// doubling to five minutes (and back to `first` once none remains); runs until the task is
-    /// dropped.
+    /// doubling to five minutes; while none remains it only looks once a minute (an operation is
+    /// stranded by a failed rollback, rarely). Runs until the task is dropped.
     pub async fn retry_stranded(&self, first: Duration) {
+        const IDLE: Duration = Duration::from_secs(60);
+        let mut backoff = first;
         let mut delay = first;
         loop {
             tokio::time::sleep(delay).await;
-            if self.stranded().await.is_empty() {
-                delay = first;
-                continue;
+            if !self.stranded().await.is_empty() {
+                self.recover().await;
             }
-            let finished = self.recover().await;
-            delay = if finished > 0 && self.stranded().await.is_empty() {
-                first
+            if self.stranded().await.is_empty() {
+                backoff = first;
+                delay = IDLE;
             } else {
-                (delay * 2).min(Duration::from_secs(300))
-            };
+                delay = backoff;
+                backoff = (backoff * 2).min(Duration::from_secs(300));
+            }
         }
     }
 

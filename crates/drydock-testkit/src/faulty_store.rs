@@ -2,6 +2,7 @@
 //! failing device at one chosen moment of an update, with the real store behind it.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,7 +19,7 @@ use drydock_core::ports::{CandidateKey, Store, StoreError};
 pub struct FaultyStore<S> {
     inner: S,
     failing_phases: Mutex<Vec<Phase>>,
-    all_writes: Mutex<bool>,
+    all_writes: AtomicBool,
 }
 
 impl<S: Store> FaultyStore<S> {
@@ -27,7 +28,7 @@ impl<S: Store> FaultyStore<S> {
         Self {
             inner,
             failing_phases: Mutex::new(Vec::new()),
-            all_writes: Mutex::new(false),
+            all_writes: AtomicBool::new(false),
         }
     }
 
@@ -43,7 +44,7 @@ impl<S: Store> FaultyStore<S> {
     }
 
     fn write(&self) -> Result<(), StoreError> {
-        if *lock(&self.all_writes) {
+        if self.all_writes.load(Ordering::SeqCst) {
             return Err(full());
         }
         Ok(())
@@ -102,7 +103,7 @@ impl<S: Store> Store for FaultyStore<S> {
     async fn save_operation(&self, operation: &Operation) -> Result<(), StoreError> {
         self.write()?;
         if lock(&self.failing_phases).contains(&operation.phase) {
-            *lock(&self.all_writes) = true;
+            self.all_writes.store(true, Ordering::SeqCst);
             return Err(full());
         }
         self.inner.save_operation(operation).await

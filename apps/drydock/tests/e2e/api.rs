@@ -608,14 +608,7 @@ async fn a_container_stopped_by_the_engine_stays_listed_guarded_and_counted() {
         .unwrap();
     assert_eq!(deleted.status(), 403, "{}", deleted.text().await.unwrap());
     assert_eq!(must(&["inspect", "-f", "{{.State.Status}}", &id]), "exited");
-    let metrics = http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.get_text("/metrics").await;
     let line = metrics
         .lines()
         .find(|l| l.starts_with("wud_containers{") && l.contains(&format!("name=\"{name}\"")))
@@ -764,14 +757,7 @@ async fn metrics_and_openapi_pass_independent_validators() {
         .send()
         .await
         .unwrap();
-    let metrics = http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.get_text("/metrics").await;
     assert!(
         metrics.contains("dd_containers{watcher=\"local\"}"),
         "{metrics}"

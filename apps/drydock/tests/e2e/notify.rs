@@ -219,23 +219,14 @@ async fn updates_found_by_a_watch_reach_the_channels_once() {
     // the announcement of a newer candidate, found after them: wait for that one, then for quiet,
     // and only then count.
     for _ in 0..3 {
-        http.post(server.url("/api/containers/watch"))
-            .send()
-            .await
-            .unwrap();
+        server.post("/api/containers/watch").await;
     }
     let store = server.kill();
     let server = Server::start_with_store(&env, store);
-    http.post(server.url("/api/containers/watch"))
-        .send()
-        .await
-        .unwrap();
+    server.post("/api/containers/watch").await;
     let newest = TestImage::build(&prefix, "3.0.0");
     newest.push();
-    http.post(server.url("/api/containers/watch"))
-        .send()
-        .await
-        .unwrap();
+    server.post("/api/containers/watch").await;
     let newer = format!("{prefix}-a 1.0.0 -> 3.0.0 (major)");
     wait_for(90, || {
         ours_in(&log).iter().any(|m| m["message"] == newer.as_str())
@@ -829,14 +820,7 @@ async fn wud_compat_serves_whats_up_dockers_metric_and_mqtt_names() {
             .any(|m| m["message"].as_str().unwrap_or_default().contains(&name))
     })
     .await;
-    let metrics = client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.get_text("/metrics").await;
 
     // wud_containers: one series per container, WUD's labels.
     let ours = metrics

@@ -96,6 +96,23 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// `GET path`, its body as text (a test failure if either fails).
+    pub async fn get_text(&self, path: &str) -> String {
+        client()
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// `POST path` without a body (a test failure if it cannot be sent).
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        client().post(self.url(path)).send().await.unwrap()
+    }
+
     /// `GET path`, its body as JSON (a test failure if either fails).
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         client()

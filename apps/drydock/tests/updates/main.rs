@@ -325,21 +325,14 @@ async fn an_auto_remove_container_is_refused_and_left_untouched() {
     let server = Server::start(&env(&[]));
     let listed = listed(&server, &name, |c| c["updateAvailable"] == true).await;
     let id = listed["id"].as_str().unwrap();
-    {
-        let route = "update";
-        let response = client()
-            .post(server.url(&format!("/api/containers/{id}/{route}")))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(status, 409, "{route}: {body}");
-        assert!(
-            body["error"].as_str().unwrap_or_default().contains("--rm"),
-            "{route}: {body}"
-        );
-    }
+    let response = server.post(&format!("/api/containers/{id}/update")).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or_default().contains("--rm"),
+        "{body}"
+    );
     assert_eq!(
         containers(&prefix),
         vec![(name.clone(), old.reference.clone(), "running".to_owned())],
@@ -394,11 +387,9 @@ async fn sigterm_lets_a_running_update_finish() {
     }
     must_kill("-TERM", server.child.id());
     // A new update is refused while the running one finishes.
-    let refused = client()
-        .post(server.url(&format!("/api/containers/{other_id}/update")))
-        .send()
-        .await
-        .unwrap();
+    let refused = server
+        .post(&format!("/api/containers/{other_id}/update"))
+        .await;
     assert_eq!(refused.status(), 503, "{}", refused.text().await.unwrap());
     let response = update.await.unwrap().unwrap();
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
@@ -504,14 +495,7 @@ async fn until(server: &Server, what: &str, done: impl Fn(&Value, &str) -> bool)
     let started = Instant::now();
     loop {
         let operations = server.get_json("/api/update-operations").await;
-        let metrics = client()
-            .get(server.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = server.get_text("/metrics").await;
         if done(&operations, &metrics) {
             return;
         }
